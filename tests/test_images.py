@@ -1,0 +1,43 @@
+"""Pictures: real files of the promised format and size, the same for the same key."""
+
+from __future__ import annotations
+
+import pytest
+
+from mock_server import images
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg", "webp"])
+def test_images_generated_image_has_the_promised_format_and_size(fmt: str) -> None:
+    data = images.generated_image(1024, 576, key=7, fmt=fmt)
+    assert images.sniff(data) == images.Sniffed(fmt, 1024, 576)
+
+
+def test_images_same_key_gives_the_same_bytes_and_another_key_differs() -> None:
+    a = images.generated_image(256, 256, images.key_of(1, "a garden"))
+    b = images.generated_image(256, 256, images.key_of(1, "a garden"))
+    c = images.generated_image(256, 256, images.key_of(2, "a garden"))
+    assert a == b
+    assert a != c
+
+
+def test_images_key_of_is_stable_across_processes() -> None:
+    assert images.key_of(42, "prompt", 0) == images.key_of(42, "prompt", 0)
+    assert 0 <= images.key_of("x") < 2**64
+
+
+def test_images_sniff_refuses_text_and_truncated_files() -> None:
+    assert images.sniff(b"not an image") is None
+    data = images.generated_image(64, 64, 1)
+    assert images.sniff(data[: len(data) // 2]) is None
+
+
+def test_images_encode_refuses_an_unknown_format() -> None:
+    with pytest.raises(ValueError, match="gif"):
+        images.encode(images.draw_character(8, 8, 1), "gif")
+
+
+def test_images_mask_is_black_and_white_with_both_present() -> None:
+    mask = images.mask_for(64, 48, 3)
+    assert mask.size == (64, 48)
+    assert {value for _, value in mask.getcolors() or []} == {0, 255}

@@ -71,7 +71,7 @@ def _describe(error: Any, prefix: str) -> Violation:
     if rule == "required":
         field = _field(where, [kind.property])
         return Violation(field, rule, f"{field} is required")
-    if rule == "additionalProperties":
+    if rule in ("additionalProperties", "unevaluatedProperties"):
         names = [str(n) for n in kind.unexpected]
         field = _field(where, [names[0]])
         return Violation(field, rule, f"{field} is not allowed here")

@@ -1,0 +1,65 @@
+"""Bounded journals of what the fake answered and what it sent (oldest dropped first)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestEntry:
+    seq: int
+    atMs: int
+    method: str
+    path: str
+    operationId: str | None
+    apiKey: str | None
+    status: int
+    code: int | None
+    taskId: str | None
+    fault: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackAttempt:
+    taskId: str
+    url: str
+    attempt: int
+    atMs: int
+    ok: bool
+    status: int | None
+    latencyMs: float
+    error: str | None
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+class Journal(Generic[T]):
+    def __init__(self, size: int) -> None:
+        self._items: deque[T] = deque(maxlen=size)
+        self._seq = 0
+
+    def next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def append(self, item: T) -> None:
+        self._items.append(item)
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._seq = 0
+
+
+def as_json(item: RequestEntry | CallbackAttempt) -> dict[str, Any]:
+    return asdict(item)

@@ -1,0 +1,127 @@
+"""Shared test harness: the fake in-process on a manual clock, every answer checked by the spec."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mock_server.app import create_app
+from mock_server.conformance import Conformance
+from mock_server.fake import Fake
+from mock_server.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "fixtures" / "seed"
+BASE = "http://127.0.0.1:8000"
+# Never fetched unless a test turns fetch_inputs on and serves them itself.
+LOCAL_IMAGE = "http://127.0.0.1:9/portrait.png"
+CONFORMANCE = Conformance()
+
+
+def seed(name: str) -> Any:
+    return json.loads((SEED / name).read_text())
+
+
+def local_body(name: str = "create_task_character.json", **input_changes: Any) -> dict[str, Any]:
+    """A seed request with its public URLs swapped for local ones and no callback."""
+    body = copy.deepcopy(seed(name))
+    body.pop("callBackUrl", None)
+    inp = body["input"]
+    inp["reference_image_urls"] = [LOCAL_IMAGE]
+    for key in ("image_url", "mask_url"):
+        if key in inp:
+            inp[key] = LOCAL_IMAGE
+    inp.update(input_changes)
+    return body
+
+
+async def check_response(response: httpx.Response) -> None:
+    """An httpx hook: every answer the fake gives must conform to the spec."""
+    await response.aread()
+    problems = CONFORMANCE.response_problems(
+        response.request.method,
+        response.request.url.path,
+        response.status_code,
+        response.headers.get("content-type", ""),
+        response.content,
+    )
+    if problems:
+        raise AssertionError("non-conforming answer: " + "; ".join(problems))
+
+
+class Kie:
+    """The fake plus a spec-checked client, with shortcuts for the common calls."""
+
+    def __init__(self, fake: Fake, client: httpx.AsyncClient, unchecked: httpx.AsyncClient) -> None:
+        self.fake = fake
+        self.client = client
+        # Only for requests outside every spec (unknown paths), which no spec can judge.
+        self.unchecked = unchecked
+
+    async def create(self, body: dict[str, Any] | None = None, key: str = "k1") -> dict[str, Any]:
+        response = await self.client.post(
+            "/api/v1/jobs/createTask",
+            json=body if body is not None else local_body(),
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def create_id(self, body: dict[str, Any] | None = None, key: str = "k1") -> str:
+        answer = await self.create(body, key)
+        assert answer["code"] == 200, answer
+        task_id: str = answer["data"]["taskId"]
+        return task_id
+
+    async def record(self, task_id: str, key: str = "k1") -> dict[str, Any]:
+        response = await self.client.get(
+            "/api/v1/jobs/recordInfo",
+            params={"taskId": task_id},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def control(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.client.request(method, path, **kwargs)
+
+    async def advance(self, seconds: float) -> dict[str, Any]:
+        response = await self.client.post("/_mock/clock/advance", json={"seconds": seconds})
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+
+def make_settings(**changes: Any) -> Settings:
+    defaults: dict[str, Any] = {"clock": "manual", "public_url": BASE}
+    defaults.update(changes)
+    return Settings(**defaults)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+async def kie(settings: Settings) -> AsyncIterator[Kie]:
+    fake = Fake(settings)
+    transport = httpx.ASGITransport(app=create_app(fake=fake))
+    async with (
+        httpx.AsyncClient(
+            transport=transport, base_url=BASE, event_hooks={"response": [check_response]}
+        ) as client,
+        httpx.AsyncClient(transport=transport, base_url=BASE) as unchecked,
+    ):
+        yield Kie(fake, client, unchecked)

@@ -1,0 +1,272 @@
+"""The control API: clock, tasks, rules (faults and outcomes), journals, accounts, reset."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from mock_server.app import create_app
+from mock_server.fake import Fake
+from tests.conftest import BASE, Kie, local_body, make_settings
+
+pytestmark = pytest.mark.anyio
+AUTH = {"Authorization": "Bearer k1"}
+
+
+async def test_admin_clock_advances_only_when_told(kie: Kie) -> None:
+    before = (await kie.control("GET", "/_mock/clock")).json()
+    assert before["mode"] == "manual"
+    assert before["now"] == "2026-01-01T00:00:00Z"
+    after = await kie.advance(90.5)
+    assert after["nowMs"] == before["nowMs"] + 90_500
+
+
+async def test_admin_advance_refuses_negative_and_non_numbers(kie: Kie) -> None:
+    for body in ({"seconds": -1}, {"seconds": "ten"}, {}, {"seconds": 1, "x": 2}):
+        response = await kie.control("POST", "/_mock/clock/advance", json=body)
+        assert response.status_code == 422, body
+        assert "error" in response.json()
+
+
+async def test_admin_tasks_list_view_and_finish(kie: Kie) -> None:
+    task_id = await kie.create_id()
+    listed = (await kie.control("GET", "/_mock/tasks")).json()
+    assert listed["count"] == 1
+    assert listed["tasks"][0]["taskId"] == task_id
+    assert listed["tasks"][0]["state"] == "waiting"
+    finished = (await kie.control("POST", f"/_mock/tasks/{task_id}/finish")).json()
+    assert finished["state"] == "success"
+    assert len(finished["resultUrls"]) == 1
+    by_state = (await kie.control("GET", "/_mock/tasks", params={"state": "success"})).json()
+    assert by_state["count"] == 1
+    bad_state = await kie.control("GET", "/_mock/tasks", params={"state": "done"})
+    assert bad_state.status_code == 422
+    missing = await kie.control("GET", f"/_mock/tasks/{'f' * 32}")
+    assert missing.status_code == 404
+
+
+async def test_admin_fail_twice_then_succeed(kie: Kie) -> None:
+    rule = await kie.control(
+        "POST",
+        "/_mock/faults",
+        json={"outcome": "fail", "failCode": "500", "failMsg": "Internal server error", "times": 2},
+    )
+    assert rule.status_code == 201
+    assert rule.json()["remaining"] == 2
+    ids = [await kie.create_id() for _ in range(3)]
+    await kie.advance(120)
+    records = [(await kie.record(t))["data"] for t in ids]
+    assert [r["state"] for r in records] == ["fail", "fail", "success"]
+    assert records[0]["failCode"] == "500"
+    assert records[0]["failMsg"] == "Internal server error"
+    assert records[0]["resultJson"] is None
+    assert (await kie.control("GET", "/_mock/faults")).json()["faults"] == []
+
+
+async def test_admin_outcome_rule_matches_model_and_prompt(kie: Kie) -> None:
+    await kie.control(
+        "POST",
+        "/_mock/faults",
+        json={
+            "outcome": "fail",
+            "failCode": "422",
+            "model": "ideogram/character-remix",
+            "times": None,
+        },
+    )
+    await kie.control(
+        "POST", "/_mock/faults", json={"outcome": "fail", "promptContains": "volcano"}
+    )
+    plain = await kie.create_id()
+    remix = await kie.create_id(local_body("create_task_remix.json"))
+    volcano = await kie.create_id(local_body(prompt="a volcano at dusk"))
+    await kie.advance(120)
+    states = {t: (await kie.record(t))["data"] for t in (plain, remix, volcano)}
+    assert states[plain]["state"] == "success"
+    assert states[remix]["failMsg"] == "Your media file is unavailable, please replace it."
+    assert states[volcano]["failCode"] == "500"
+
+
+async def test_admin_outcome_duration_overrides_the_timeline(kie: Kie) -> None:
+    await kie.control("POST", "/_mock/faults", json={"outcome": "success", "durationSeconds": 2})
+    task_id = await kie.create_id()
+    await kie.advance(2)
+    assert (await kie.record(task_id))["data"]["state"] == "success"
+
+
+@pytest.mark.parametrize("code", [401, 402, 404, 408, 422, 429, 433, 455, 500, 501, 505])
+async def test_admin_request_fault_answers_the_envelope_code_then_stops(
+    kie: Kie, code: int
+) -> None:
+    await kie.control("POST", "/_mock/faults", json={"endpoint": "createTask", "code": code})
+    first = await kie.create()
+    assert first["code"] == code
+    assert first["msg"]
+    assert (await kie.create())["code"] == 200
+
+
+async def test_admin_request_fault_for_one_key_spares_others(kie: Kie) -> None:
+    await kie.control(
+        "POST",
+        "/_mock/faults",
+        json={"endpoint": "*", "code": 429, "apiKey": "noisy", "times": None},
+    )
+    assert (await kie.create(key="noisy"))["code"] == 429
+    assert (await kie.create(key="quiet"))["code"] == 200
+    credit = await kie.client.get("/api/v1/chat/credit", headers={"Authorization": "Bearer noisy"})
+    assert credit.json()["code"] == 429
+
+
+async def test_admin_latency_fault_delays_the_answer(kie: Kie) -> None:
+    await kie.control(
+        "POST", "/_mock/faults", json={"endpoint": "credit", "kind": "latency", "latencyMs": 150}
+    )
+    started = time.perf_counter()
+    response = await kie.client.get("/api/v1/chat/credit", headers=AUTH)
+    assert response.json()["code"] == 200
+    assert time.perf_counter() - started >= 0.15
+
+
+async def test_admin_gateway_fault_answers_a_502_page(kie: Kie) -> None:
+    await kie.control("POST", "/_mock/faults", json={"endpoint": "recordInfo", "kind": "gateway"})
+    response = await kie.client.get("/api/v1/jobs/recordInfo", params={"taskId": "x"}, headers=AUTH)
+    assert response.status_code == 502
+    assert response.headers["content-type"].startswith("text/html")
+    assert b"502 Bad Gateway" in response.content
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"endpoint": "createTask"},
+        {"endpoint": "createTask", "code": 200},
+        {"endpoint": "createTask", "kind": "latency", "code": 429},
+        {"outcome": "fail", "endpoint": "createTask"},
+        {"outcome": "success", "failCode": "500"},
+        {"outcome": "explode"},
+        {"endpoint": "createTask", "code": 429, "times": 0},
+        {"endpoint": "createTask", "code": 429, "bogus": 1},
+    ],
+)
+async def test_admin_invalid_rule_is_422_and_adds_nothing(
+    kie: Kie, body: dict[str, object]
+) -> None:
+    response = await kie.control("POST", "/_mock/faults", json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]
+    assert (await kie.control("GET", "/_mock/faults")).json()["faults"] == []
+
+
+async def test_admin_rules_can_be_deleted_one_by_one_or_all(kie: Kie) -> None:
+    one = (
+        await kie.control("POST", "/_mock/faults", json={"endpoint": "credit", "code": 500})
+    ).json()
+    await kie.control("POST", "/_mock/faults", json={"endpoint": "credit", "code": 500})
+    assert (await kie.control("DELETE", f"/_mock/faults/{one['id']}")).status_code == 200
+    assert (await kie.control("DELETE", f"/_mock/faults/{one['id']}")).status_code == 404
+    cleared = (await kie.control("DELETE", "/_mock/faults")).json()
+    assert cleared == {"ok": True, "removed": 1}
+
+
+async def test_admin_maintenance_answers_455_everywhere_until_off(kie: Kie) -> None:
+    await kie.control("PUT", "/_mock/maintenance", json={"enabled": True})
+    assert (await kie.create())["code"] == 455
+    assert (await kie.record("x"))["code"] == 455
+    await kie.control("PUT", "/_mock/maintenance", json={"enabled": False})
+    assert (await kie.create())["code"] == 200
+
+
+async def test_admin_in_band_triggers_in_the_prompt(kie: Kie) -> None:
+    assert (await kie.create(local_body(prompt="[mock:code=429] hi")))["code"] == 429
+    failed = await kie.create_id(local_body(prompt="[mock:fail=422] hi"))
+    quick = await kie.create_id(local_body(prompt="[mock:seconds=1] hi"))
+    await kie.advance(1)
+    assert (await kie.record(quick))["data"]["state"] == "success"
+    await kie.advance(60)
+    record = (await kie.record(failed))["data"]
+    assert (record["failCode"], record["failMsg"]) == (
+        "422",
+        "Your media file is unavailable, please replace it.",
+    )
+
+
+async def test_admin_request_journal_records_codes_keys_and_faults(kie: Kie) -> None:
+    await kie.control("POST", "/_mock/faults", json={"endpoint": "createTask", "code": 500})
+    await kie.create()
+    task_id = await kie.create_id()
+    await kie.record(task_id)
+    entries = (await kie.control("GET", "/_mock/requests")).json()["requests"]
+    assert [(e["operationId"], e["code"]) for e in entries] == [
+        ("createTask", 500),
+        ("createTask", 200),
+        ("getTaskRecord", 200),
+    ]
+    assert entries[1]["taskId"] == task_id
+    assert entries[0]["apiKey"] == "k1"
+    only = (
+        await kie.control("GET", "/_mock/requests", params={"operationId": "getTaskRecord"})
+    ).json()
+    assert len(only["requests"]) == 1
+
+
+async def test_admin_accounts_set_credits_and_register_keys(kie: Kie) -> None:
+    put = await kie.control("PUT", "/_mock/accounts/k1", json={"credits": 5})
+    assert put.json() == {"apiKey": "k1", "credits": 5, "tasks": 0}
+    assert (await kie.create())["code"] == 402
+    bad = await kie.control("PUT", "/_mock/accounts/k1", json={"credits": -1})
+    assert bad.status_code == 422
+    accounts = (await kie.control("GET", "/_mock/accounts")).json()["accounts"]
+    assert [a["apiKey"] for a in accounts] == ["k1"]
+
+
+async def test_admin_reset_forgets_everything_but_the_clock(kie: Kie) -> None:
+    task_id = await kie.create_id()
+    await kie.control("POST", "/_mock/faults", json={"endpoint": "credit", "code": 500})
+    await kie.control("PUT", "/_mock/accounts/k1", json={"credits": 1})
+    await kie.advance(5)
+    now = (await kie.control("GET", "/_mock/clock")).json()["nowMs"]
+    assert (await kie.control("POST", "/_mock/reset")).json() == {"ok": True}
+    assert (await kie.record(task_id))["code"] == 422
+    assert (await kie.control("GET", "/_mock/faults")).json()["faults"] == []
+    assert (await kie.control("GET", "/_mock/requests")).json()["requests"] == [
+        {
+            "seq": 1,
+            "atMs": now,
+            "method": "GET",
+            "path": "/api/v1/jobs/recordInfo",
+            "operationId": "getTaskRecord",
+            "apiKey": "k1",
+            "status": 200,
+            "code": 422,
+            "taskId": task_id,
+            "fault": None,
+        }
+    ]
+    assert (await kie.control("GET", "/_mock/clock")).json()["nowMs"] == now
+    # ids restart from the seed: a fresh fake gives the same first id
+    assert await kie.create_id() == task_id
+
+
+async def test_admin_settings_show_what_is_in_force(kie: Kie) -> None:
+    shown = (await kie.control("GET", "/_mock/settings")).json()
+    assert shown["clock"] == "manual"
+    assert shown["rate_limit"] == "20/10"
+    assert shown["base_url"] == BASE
+
+
+async def test_admin_no_admin_leaves_only_the_api_and_files() -> None:
+    fake = Fake(make_settings(admin=False, time_scale=0))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(fake=fake)), base_url=BASE
+    ) as client:
+        assert (await client.get("/_mock/clock")).status_code == 404
+        created = await client.post("/api/v1/jobs/createTask", json=local_body(), headers=AUTH)
+        task_id = created.json()["data"]["taskId"]
+        record = await client.get(
+            "/api/v1/jobs/recordInfo", params={"taskId": task_id}, headers=AUTH
+        )
+        url = record.json()["data"]["response"]["resultUrls"][0]
+        assert (await client.get(url)).status_code == 200

@@ -30,7 +30,7 @@ def seed(name: str) -> Any:
 
 def local_body(name: str = "create_task_character.json", **input_changes: Any) -> dict[str, Any]:
     """A seed request with its public URLs swapped for local ones and no callback."""
-    body = copy.deepcopy(seed(name))
+    body: dict[str, Any] = copy.deepcopy(seed(name))
     body.pop("callBackUrl", None)
     inp = body["input"]
     inp["reference_image_urls"] = [LOCAL_IMAGE]

@@ -108,8 +108,6 @@ def serve(args: argparse.Namespace) -> int:
     overrides = {
         k: v for k, v in vars(args).items() if k not in ("command", "log_level") and v is not None
     }
-    if isinstance(overrides.get("rate_limit"), str):
-        overrides["rate_limit"] = RateLimit.parse(overrides["rate_limit"])
     if isinstance(overrides.get("callback_hosts"), str):
         overrides["callback_hosts"] = tuple(
             h.strip() for h in overrides["callback_hosts"].split(",") if h.strip()
@@ -117,6 +115,8 @@ def serve(args: argparse.Namespace) -> int:
     if "api_keys" in overrides:
         overrides["api_keys"] = tuple(overrides["api_keys"])
     try:
+        if isinstance(overrides.get("rate_limit"), str):
+            overrides["rate_limit"] = RateLimit.parse(overrides["rate_limit"])
         settings = from_env(**overrides)
     except ValueError as exc:
         print(f"ideogram-mock: {exc}", file=sys.stderr)

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import pytest
+
+from mock_server.accounts import Accounts
+from mock_server.errors import ApiError
+from mock_server.ratelimit import RateLimiter
+from mock_server.settings import RateLimit
+
+
+def test_accounts_open_mode_makes_an_account_per_key() -> None:
+    accounts = Accounts((), 50)
+    assert accounts.authenticate("x").credits == 50
+    assert accounts.authenticate("x") is accounts.authenticate("x")
+    for key in (None, ""):
+        with pytest.raises(ApiError) as info:
+            accounts.authenticate(key)
+        assert info.value.code == 401
+
+
+def test_accounts_fixed_keys_refuse_strangers_until_put() -> None:
+    accounts = Accounts(("a",), 10)
+    with pytest.raises(ApiError):
+        accounts.authenticate("b")
+    accounts.put("b", 3)
+    assert accounts.authenticate("b").credits == 3
+    accounts.reset()
+    with pytest.raises(ApiError):
+        accounts.authenticate("b")
+
+
+def test_accounts_charge_refuses_when_short_and_refunds_on_time() -> None:
+    account = Accounts((), 30).authenticate("k")
+    account.charge(18, now_ms=0, refund_at=100)
+    with pytest.raises(ApiError) as info:
+        account.charge(18, now_ms=50)
+    assert info.value.code == 402
+    assert account.balance(99) == 12
+    assert account.balance(100) == 30
+
+
+def test_ratelimit_window_slides_and_refusals_do_not_count() -> None:
+    limiter = RateLimiter(RateLimit(2, 1.0))
+    limiter.hit("k", 0)
+    limiter.hit("k", 10)
+    with pytest.raises(ApiError):
+        limiter.hit("k", 500)
+    limiter.hit("other", 500)
+    limiter.hit("k", 1000)
+    with pytest.raises(ApiError):
+        limiter.hit("k", 1009)
+    limiter.hit("k", 1010)

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mock_server.callbacks import CallbackDispatcher, HostPolicy, signature
+from mock_server.clock import ManualClock
+from mock_server.journal import CallbackAttempt, Journal
+
+pytestmark = pytest.mark.anyio
+
+
+def test_callbacks_host_policy_default_is_loopback_only() -> None:
+    policy = HostPolicy(("localhost", "127.0.0.0/8", "::1"))
+    assert policy.allows("http://127.0.0.1:9/cb")
+    assert policy.allows("http://127.5.6.7/cb")
+    assert policy.allows("http://localhost/cb")
+    assert policy.allows("http://[::1]:80/cb")
+    assert not policy.allows("https://your-domain.com/api/callback")
+    assert not policy.allows("http://10.0.0.1/cb")
+    assert HostPolicy(("*",)).allows("https://anything.example/cb")
+
+
+def test_callbacks_signature_is_kies_base64_hmac() -> None:
+    # From: printf "task.1700000000" | openssl dgst -sha256 -hmac key -binary | base64
+    assert signature("key", "task", "1700000000") == "gvI6gL9GybgZDXL/Mpk0Ccf/YM23cSLbj/iqVul3HJI="
+
+
+def _dispatcher(
+    statuses: list[int | Exception], retries: int = 2
+) -> tuple[CallbackDispatcher, list[Any]]:
+    sent: list[Any] = []
+
+    async def sender(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        sent.append((url, headers))
+        result = statuses[min(len(sent) - 1, len(statuses) - 1)]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    journal: Journal[CallbackAttempt] = Journal(100)
+    dispatcher = CallbackDispatcher(
+        ManualClock(), lambda task_id: {"taskId": task_id}, journal,
+        hmac_key=None, retries=retries, backoff_s=1.0, timeout_s=1.0,
+        hosts=("127.0.0.1",), sender=sender,
+    )  # fmt: skip
+    return dispatcher, sent
+
+
+async def test_callbacks_due_deliveries_only_and_retry_on_failure() -> None:
+    dispatcher, _ = _dispatcher([ConnectionError("refused"), 200])
+    now = dispatcher.clock.now_ms()
+    dispatcher.schedule("t", "http://127.0.0.1:9/cb", now + 1000)
+    assert await dispatcher.deliver_due() == 0
+    dispatcher.clock.advance(1)
+    assert await dispatcher.deliver_due() == 1
+    assert dispatcher.next_due() == now + 2000
+    dispatcher.clock.advance(1)
+    assert await dispatcher.deliver_due() == 1
+    attempts = list(dispatcher.journal)
+    assert [(a.attempt, a.ok, a.error) for a in attempts] == [
+        (1, False, "ConnectionError: refused"),
+        (2, True, None),
+    ]
+    assert dispatcher.pending == 0
+
+
+async def test_callbacks_give_up_after_the_retries() -> None:
+    dispatcher, sent = _dispatcher([500], retries=1)
+    dispatcher.schedule("t", "http://127.0.0.1:9/cb", dispatcher.clock.now_ms())
+    for _ in range(5):
+        await dispatcher.deliver_due()
+        dispatcher.clock.advance(10)
+    assert len(sent) == 2
+    assert [a.error for a in dispatcher.journal] == ["HTTP 500", "HTTP 500"]
+
+
+async def test_callbacks_blocked_hosts_are_journaled_not_sent_nor_retried() -> None:
+    dispatcher, sent = _dispatcher([200])
+    dispatcher.schedule("t", "https://example.com/cb", dispatcher.clock.now_ms())
+    await dispatcher.deliver_due()
+    assert sent == []
+    assert dispatcher.pending == 0
+    (attempt,) = dispatcher.journal
+    assert attempt.error is not None
+    assert attempt.error.startswith("blocked")

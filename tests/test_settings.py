@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import pytest
+
+from mock_server.settings import RateLimit, Settings, from_env
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("20/10", RateLimit(20, 10.0)), ("5", RateLimit(5, 10.0)), ("3/1s", RateLimit(3, 1.0)),
+     ("off", None), ("0", None)],
+)  # fmt: skip
+def test_settings_rate_limit_parses(text: str, expected: RateLimit | None) -> None:
+    assert RateLimit.parse(text) == expected
+
+
+@pytest.mark.parametrize("text", ["-1/10", "5/0", "many"])
+def test_settings_rate_limit_refuses_nonsense(text: str) -> None:
+    with pytest.raises(ValueError, match=r"rate limit|invalid literal"):
+        RateLimit.parse(text)
+
+
+def test_settings_defaults_are_make_serves() -> None:
+    s = Settings()
+    assert (s.host, s.port, s.clock, s.http_status) == ("127.0.0.1", 8000, "real", "envelope")
+    assert s.rate_limit == RateLimit(20, 10.0)
+    assert s.base_url == "http://127.0.0.1:8000"
+
+
+def test_settings_refuse_bad_values_naming_them() -> None:
+    with pytest.raises(ValueError, match="clock") as info:
+        Settings(clock="sundial", http_status="loud")
+    assert "http_status" in str(info.value)
+    with pytest.raises(ValueError, match="empty"):
+        Settings(api_keys=("",))
+
+
+def test_settings_from_env_reads_prefixed_variables_and_overrides_win() -> None:
+    env = {
+        "IDEOGRAM_MOCK_PORT": "9001",
+        "IDEOGRAM_MOCK_API_KEYS": "a, b",
+        "IDEOGRAM_MOCK_ADMIN": "false",
+        "IDEOGRAM_MOCK_RATE_LIMIT": "off",
+        "IDEOGRAM_MOCK_TIME_SCALE": "0.5",
+        "IDEOGRAM_MOCK_WEBHOOK_HMAC_KEY": "",
+    }
+    s = from_env(env, seed=3)
+    assert (s.port, s.api_keys, s.admin, s.rate_limit, s.time_scale, s.seed) == (
+        9001, ("a", "b"), False, None, 0.5, 3,
+    )  # fmt: skip
+    assert s.webhook_hmac_key is None
+    with pytest.raises(ValueError, match="boolean"):
+        from_env({"IDEOGRAM_MOCK_ADMIN": "perhaps"})
+
+
+def test_settings_as_dict_hides_the_hmac_key() -> None:
+    shown = Settings(webhook_hmac_key="secret").as_dict()
+    assert shown["webhook_hmac_key"] == "***"

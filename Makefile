@@ -9,7 +9,8 @@ URL    ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test check format fixtures serve contract contract-live drift bench clean
+.PHONY: help install test check format fixtures serve bench clean
+ARGS ?=
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -37,6 +38,14 @@ check: $(STAMP) ## ruff format --check, ruff check, mypy (strict)
 format: $(STAMP) ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+serve: $(STAMP) ## run the fake on $(HOST):$(PORT) with its defaults (extra flags: ARGS="--clock manual")
+	$(VENV)/bin/ideogram-mock serve --host $(HOST) --port $(PORT) $(ARGS)
+
+bench: $(STAMP) ## benchmarks (wrk over loopback + in-process); figures and ratios, never asserts
+	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) \
+		|| echo "wrk could not be installed: the HTTP figures will be skipped"
+	$(PY) -m bench.run --json reports/bench.json
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis reports

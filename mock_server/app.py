@@ -8,14 +8,11 @@ from contextlib import asynccontextmanager
 import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import envelope
 from .admin import Control
-from .errors import ConnectionDropped
 from .fake import Fake
 from .handlers import Upstream
 from .routes import build_routes
@@ -23,26 +20,6 @@ from .settings import Settings
 from .spec import CONTROL, UPSTREAM, load_spec
 
 FILES_ONLY = ("downloadFile",)
-
-
-class DropConnections:
-    """Turns a `drop` fault into a connection closed mid-answer (the server closes it)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await self.app(scope, receive, send)
-        except ConnectionDropped:
-            # A promised body that never comes: the server must close the connection.
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [(b"content-length", b"64"), (b"content-type", b"application/json")],
-                }
-            )
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -70,18 +47,20 @@ def create_app(settings: Settings | None = None, *, fake: Fake | None = None) ->
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if fake.clock.mode == "manual":
-            yield
-            return
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(fake.dispatcher.run)
-            yield
-            tg.cancel_scope.cancel()
+        try:
+            if fake.clock.mode == "manual":
+                yield
+                return
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(fake.dispatcher.run)
+                yield
+                tg.cancel_scope.cancel()
+        finally:
+            await fake.dispatcher.aclose()
 
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(DropConnections)],
         exception_handlers={404: _not_found, 405: _not_found},
     )
     app.state.fake = fake

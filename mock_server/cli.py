@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import socket
 import sys
@@ -133,6 +134,10 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     settings = settings.replace(port=sock.getsockname()[1])
     app = create_app(settings)
+    # Everything built so far (specs, validators) lives as long as the process: keep it out
+    # of every future collection.
+    gc.collect()
+    gc.freeze()
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
     print(f"ideogram-mock: API      {settings.base_url}/api/v1/jobs/createTask", flush=True)
     if settings.admin:

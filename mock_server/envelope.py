@@ -8,6 +8,7 @@ import orjson
 from starlette.responses import Response
 
 JSON = "application/json"
+JSON_BYTES = b"application/json"
 GATEWAY_PAGE = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"

@@ -10,7 +10,7 @@ import orjson
 
 from . import images, records
 from .accounts import Account, Accounts
-from .callbacks import CallbackDispatcher, Sender, httpx_sender
+from .callbacks import CallbackDispatcher, Sender
 from .clock import Clock, make_clock
 from .errors import (
     MEDIA_UNAVAILABLE,
@@ -33,6 +33,7 @@ from .store import TaskStore
 
 NOT_A_FILE_URL = "The url is not a file url of this service"
 FILE_GONE = "The file does not exist or is no longer kept"
+URL_CACHE_SIZE = 4096
 
 
 class Fake:
@@ -43,7 +44,7 @@ class Fake:
         settings: Settings,
         *,
         clock: Clock | None = None,
-        sender: Sender = httpx_sender,
+        sender: Sender | None = None,
         fetcher: Fetcher = http_fetch,
     ) -> None:
         self.settings = settings
@@ -73,6 +74,7 @@ class Fake:
         self._jitter = random.Random(settings.seed + 1)
         self._result_ttl_ms = round(settings.result_ttl_s * 1000)
         self._record_delay_ms = round(settings.record_delay_s * 1000)
+        self._url_cache: dict[str, list[str]] = {}
 
     def reset(self) -> None:
         """Forget tasks, journals, rules, credits and rate-limit windows (the clock stays)."""
@@ -83,6 +85,7 @@ class Fake:
         self.requests.clear()
         self.callbacks.clear()
         self.dispatcher.reset()
+        self._url_cache.clear()
         self._ids = random.Random(self.settings.seed)
         self._jitter = random.Random(self.settings.seed + 1)
 
@@ -220,9 +223,16 @@ class Fake:
         return task
 
     def result_urls(self, task: Task) -> list[str]:
+        """A finished task's result URLs (they never change, so the recent ones are kept)."""
         if task.failure is not None or self.clock.now_ms() < task.complete_ms:
             return []
-        return self.files.result_urls(task, self._result_ttl_ms)
+        cache = self._url_cache
+        urls = cache.get(task.task_id)
+        if urls is None:
+            urls = cache[task.task_id] = self.files.result_urls(task, self._result_ttl_ms)
+            if len(cache) > URL_CACHE_SIZE:
+                del cache[next(iter(cache))]
+        return urls
 
     def record(self, account: Account, task_id: str) -> dict[str, Any]:
         """recordInfo's `data` for a task of this account; 422 "recordInfo is null" otherwise."""
@@ -257,8 +267,7 @@ class Fake:
         task = self.store.get(task_id)
         if task is None:
             return None
-        urls = [] if task.failure else self.files.result_urls(task, self._result_ttl_ms)
-        return records.callback_body(task, urls)
+        return records.callback_body(task, self.result_urls(task))
 
     # ---- files ------------------------------------------------------------------------------
     def file(self, task_id: str, name: str, query: str) -> bytes:

@@ -37,8 +37,9 @@ class Files:
         self._cache_size = cache_size
 
     def _sign(self, task_id: str, name: str, expires: int) -> str:
+        # Keyed BLAKE2b is a MAC in its own right and several times cheaper than HMAC-SHA256.
         msg = f"{task_id}/{name}:{expires}".encode()
-        return hmac.new(self._secret, msg, hashlib.sha256).hexdigest()[:20]
+        return hashlib.blake2b(msg, key=self._secret[:64], digest_size=10).hexdigest()
 
     def url(self, task_id: str, index: int, expires_ms: int) -> str:
         name = f"{index}.{self.ext}"

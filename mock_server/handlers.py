@@ -8,18 +8,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from . import envelope
 from .errors import ApiError, ConnectionDropped, GatewayFailure
 from .fake import Fake
-from .httpio import bearer, is_json, parse_json, read_body
+from .httpio import bearer, is_json, parse_json, query, read_body
 from .journal import RequestEntry
 from .routes import Endpoint
 from .spec import Operation
 
 log = logging.getLogger("ideogram_mock")
 NOT_JSON_MSG = "request body is not valid JSON"
+DROP_HEADERS = [(b"content-length", b"64"), (b"content-type", b"application/json")]
 
 
 @dataclass
@@ -91,11 +92,11 @@ class Upstream:
     async def get_task_record(self, call: Call) -> Any:
         call.fault = await self.fake.gate("recordInfo", call.api_key)
         account = self.fake.authenticate(call.api_key)
-        query = call.request.query_params
-        rejection = call.op.reject_query(query)
+        params = query(call.request)
+        rejection = call.op.reject_query(params)
         if rejection is not None:
             raise ApiError(rejection.code, rejection.msg)
-        call.task_id = query["taskId"]
+        call.task_id = params["taskId"]
         return self.fake.record(account, call.task_id)
 
     async def get_credit(self, call: Call) -> Any:
@@ -110,33 +111,48 @@ class Upstream:
         return self.fake.download_url(account, body["url"])
 
     def wrap(self, op: Operation, handler: Handler) -> Endpoint:
-        """The endpoint: run the handler, turn any error into the envelope, journal the call."""
-        fake = self.fake
-        mirror = self.mirror
+        return UpstreamEndpoint(self.fake, op, handler, self.mirror)
 
-        async def endpoint(request: Request) -> Response:
-            call = Call(request, op, bearer(request))
-            try:
-                body, status, code = envelope.ok(await handler(call)), 200, 200
-            except ApiError as exc:
-                body, code = envelope.error(exc.code, exc.msg), exc.code
-                status = code if mirror else 200
-            except GatewayFailure as exc:
-                call.fault, code, status = str(exc) + ":gateway", None, 502
-                _journal(fake, call, status, code)
-                return envelope.gateway_page()
-            except ConnectionDropped as exc:
-                call.fault = str(exc) + ":drop"
-                _journal(fake, call, 0, None)
-                raise
-            except Exception:
-                log.exception("unexpected error in %s", op.operation_id)
-                body, code = envelope.error(500, "Internal server error"), 500
-                status = 500 if mirror else 200
-            _journal(fake, call, status, code)
-            return envelope.json_response(body, status)
 
-        return endpoint
+class UpstreamEndpoint:
+    """A raw ASGI endpoint (starlette routes it without its per-request wrappers): run the
+    handler, turn any error into the envelope (the one place that does), journal the call."""
+
+    def __init__(self, fake: Fake, op: Operation, handler: Handler, mirror: bool) -> None:
+        self.fake = fake
+        self.op = op
+        self.handler = handler
+        self.mirror = mirror
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        call = Call(request, self.op, bearer(request))
+        content_type = envelope.JSON_BYTES
+        try:
+            body, status, code = envelope.ok(await self.handler(call)), 200, 200
+        except ApiError as exc:
+            body, code = envelope.error(exc.code, exc.msg), exc.code
+            status = code if self.mirror else 200
+        except GatewayFailure as exc:
+            call.fault, code, status = str(exc) + ":gateway", None, 502
+            body, content_type = envelope.GATEWAY_PAGE, b"text/html; charset=utf-8"
+        except ConnectionDropped as exc:
+            call.fault = str(exc) + ":drop"
+            _journal(self.fake, call, 0, None)
+            # A promised body that never comes: the server must close the connection.
+            await send({"type": "http.response.start", "status": 200, "headers": DROP_HEADERS})
+            return
+        except Exception:
+            log.exception("unexpected error in %s", self.op.operation_id)
+            body, code = envelope.error(500, "Internal server error"), 500
+            status = 500 if self.mirror else 200
+        _journal(self.fake, call, status, code)
+        headers = [
+            (b"content-type", content_type),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 def _journal(fake: Fake, call: Call, status: int, code: int | None) -> None:
@@ -146,7 +162,7 @@ def _journal(fake: Fake, call: Call, status: int, code: int | None) -> None:
             journal.next_seq(),
             fake.clock.now_ms(),
             call.op.method,
-            call.request.url.path,
+            call.request.scope["path"],
             call.op.operation_id,
             call.api_key,
             status,

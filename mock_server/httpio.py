@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from starlette.requests import Request
@@ -11,13 +12,24 @@ _NOT_JSON = object()
 
 
 def bearer(request: Request) -> str | None:
-    """The API key of `Authorization: Bearer <key>`, or None."""
-    header = request.headers.get("authorization")
-    if not header:
-        return None
-    scheme, _, key = header.partition(" ")
-    key = key.strip()
-    return key if scheme.lower() == "bearer" and key else None
+    """The API key of `Authorization: Bearer <key>`, or None (read from the raw headers)."""
+    for name, value in request.scope["headers"]:
+        if name == b"authorization":
+            scheme, _, key = value.decode("latin-1").partition(" ")
+            key = key.strip()
+            return key if scheme.lower() == "bearer" and key else None
+    return None
+
+
+def query(request: Request) -> dict[str, str]:
+    """The query string as a dict (the last value of a repeated name wins)."""
+    raw = request.scope["query_string"]
+    if not raw:
+        return {}
+    text = raw.decode("latin-1")
+    if "%" not in text and "+" not in text:
+        return dict(part.partition("=")[::2] for part in text.split("&") if part)
+    return dict(parse_qsl(text, keep_blank_values=True))
 
 
 async def read_body(request: Request, limit: int) -> bytes | None:

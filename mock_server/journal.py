@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class RequestEntry:
+# NamedTuples of strings and numbers: CPython's GC stops tracking such tuples, so a full
+# journal costs collections nothing.
+class RequestEntry(NamedTuple):
     seq: int
     atMs: int
     method: str
@@ -24,8 +24,7 @@ class RequestEntry:
     fault: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class CallbackAttempt:
+class CallbackAttempt(NamedTuple):
     taskId: str
     url: str
     attempt: int
@@ -62,4 +61,4 @@ class Journal(Generic[T]):
 
 
 def as_json(item: RequestEntry | CallbackAttempt) -> dict[str, Any]:
-    return asdict(item)
+    return item._asdict()

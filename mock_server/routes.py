@@ -8,10 +8,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from .spec import Operation, Spec
 
-Endpoint = Callable[[Request], Awaitable[Response]]
+# A request-response function, or a raw ASGI app (routed without starlette's wrappers).
+Endpoint = Callable[[Request], Awaitable[Response]] | ASGIApp
 Wrap = Callable[[Operation, Any], Endpoint]
 
 

@@ -133,5 +133,7 @@ def from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Sett
         raw = environ.get(ENV_PREFIX + f.name.upper())
         if raw is not None:
             values[f.name] = _convert(f.name, raw)
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    # An override of None is meaningful (e.g. rate_limit=None is "off"): callers pass only
+    # what they were given.
+    values.update(overrides)
     return Settings(**values)

@@ -56,3 +56,7 @@ def test_settings_from_env_reads_prefixed_variables_and_overrides_win() -> None:
 def test_settings_as_dict_hides_the_hmac_key() -> None:
     shown = Settings(webhook_hmac_key="secret").as_dict()
     assert shown["webhook_hmac_key"] == "***"
+
+
+def test_settings_from_env_keeps_an_override_of_none() -> None:
+    assert from_env({"IDEOGRAM_MOCK_RATE_LIMIT": "5/1"}, rate_limit=None).rate_limit is None

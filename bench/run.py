@@ -1,0 +1,307 @@
+"""Benchmarks: figures and ratios against baselines measured in the same run. Never asserts.
+
+python -m bench.run            # everything (needs wrk for the HTTP part)
+python -m bench.run --quick    # small counts, for a smoke run
+python -m bench.run --only memory,latency
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from mock_server.app import create_app
+from mock_server.fake import Fake
+from mock_server.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_BODY = json.loads((ROOT / "fixtures" / "seed" / "create_task_character.json").read_text())
+KEY = "bench"
+Results = dict[str, Any]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait_until_up(url: str, deadline_s: float = 15.0) -> float:
+    started = time.perf_counter()
+    while True:
+        try:
+            httpx.get(url, headers={"Authorization": f"Bearer {KEY}"}, timeout=1)
+            return time.perf_counter() - started
+        except httpx.TransportError:
+            if time.perf_counter() - started > deadline_s:
+                raise
+            time.sleep(0.01)
+
+
+def _start(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    pin = ["taskset", "-c", "0"] if shutil.which("taskset") else []
+    return subprocess.Popen(
+        [*pin, *cmd],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+def _wrk(url: str, seconds: int, script: str | None = None) -> float:
+    pin = ["taskset", "-c", "1"] if shutil.which("taskset") else []
+    cmd = [*pin, "wrk", "-t1", "-c32", f"-d{seconds}s", "-H", f"Authorization: Bearer {KEY}"]
+    if script:
+        cmd += ["-s", script]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=seconds + 30).stdout
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not match:
+        raise RuntimeError(f"wrk gave no figure:\n{out}")
+    if "Non-2xx" in out or "Socket errors" in out:
+        print(f"  (wrk reported errors)\n{out}", file=sys.stderr)
+    return float(match.group(1))
+
+
+def bench_http(seconds: int) -> Results:
+    """recordInfo and createTask throughput vs a bare starlette route of the same body size."""
+    if not shutil.which("wrk"):
+        return {"skipped": "wrk is not installed (make bench installs it: apt-get install wrk)"}
+    # No callBackUrl here: with time scale 0 every task would be a delivery competing for the
+    # core; the memory bench keeps the seed's callback.
+    body = json.dumps({k: v for k, v in SEED_BODY.items() if k != "callBackUrl"})
+    fake_port = _free_port()
+    fake = _start(
+        [sys.executable, "-m", "mock_server", "serve", "--port", str(fake_port),
+         "--rate-limit", "off", "--credits", "1000000000000", "--time-scale", "0"],
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{fake_port}"
+    try:
+        _wait_until_up(f"{base}/api/v1/chat/credit")
+        created = httpx.post(
+            f"{base}/api/v1/jobs/createTask",
+            content=body,
+            headers={"Authorization": f"Bearer {KEY}"},
+        ).json()
+        task_id = created["data"]["taskId"]
+        record_url = f"{base}/api/v1/jobs/recordInfo?taskId={task_id}"
+        record = httpx.get(record_url, headers={"Authorization": f"Bearer {KEY}"})
+        assert record.json()["data"]["state"] == "success", record.text
+        create_answer = httpx.post(
+            f"{base}/api/v1/jobs/createTask",
+            content=body,
+            headers={"Authorization": f"Bearer {KEY}"},
+        )
+        sizes = {"record": len(record.content), "create": len(create_answer.content)}
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+            lua.write(
+                'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                f"wrk.body = {json.dumps(body)}\n"
+            )
+        _wrk(record_url, 1)
+        record_rps = _wrk(record_url, seconds)
+        create_rps = _wrk(f"{base}/api/v1/jobs/createTask", seconds, lua.name)
+        journal = httpx.get(f"{base}/_mock/requests?operationId=createTask", timeout=30).json()[
+            "requests"
+        ]
+        codes = {e["code"] for e in journal[-100:]}
+    finally:
+        _stop(fake)
+    base_port = _free_port()
+    baseline = _start(
+        [sys.executable, "-m", "uvicorn", "bench.apps:baseline_app", "--factory",
+         "--port", str(base_port), "--log-level", "warning", "--no-access-log"],
+        env={"BENCH_GET_BYTES": str(sizes["record"]), "BENCH_POST_BYTES": str(sizes["create"])},
+    )  # fmt: skip
+    try:
+        _wait_until_up(f"http://127.0.0.1:{base_port}/get")
+        _wrk(f"http://127.0.0.1:{base_port}/get", 1)
+        base_get = _wrk(f"http://127.0.0.1:{base_port}/get", seconds)
+        base_post = _wrk(f"http://127.0.0.1:{base_port}/post", seconds, lua.name)
+    finally:
+        _stop(baseline)
+        os.unlink(lua.name)
+    return {
+        "body_bytes": sizes,
+        "recordInfo_rps": round(record_rps),
+        "baseline_get_rps": round(base_get),
+        "recordInfo_ratio": round(record_rps / base_get, 3),
+        "recordInfo_target": 0.6,
+        "createTask_rps": round(create_rps),
+        "baseline_post_rps": round(base_post),
+        "createTask_ratio": round(create_rps / base_post, 3),
+        "createTask_target": 0.4,
+        "createTask_codes_seen": sorted(codes),
+    }
+
+
+def _fake(**changes: Any) -> Fake:
+    settings = Settings(clock="manual", rate_limit=None, credits=10**15, **changes)
+    return Fake(settings)
+
+
+async def _fill(fake: Fake, count: int) -> list[str]:
+    account = fake.authenticate(KEY)
+    ids = []
+    for _ in range(count):
+        task = await fake.create_task(account, SEED_BODY)
+        ids.append(task.task_id)
+    return ids
+
+
+def bench_memory(count: int) -> Results:
+    """Bytes retained per stored task (the seed's body, with its callback scheduled)."""
+    fake = _fake()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    ids = asyncio.run(_fill(fake, count))
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    ids_bytes = sys.getsizeof(ids) + sum(sys.getsizeof(i) for i in ids)
+    per_task = (after - before - ids_bytes) / count
+    return {"tasks": count, "bytes_per_task": round(per_task), "target_bytes": 2048}
+
+
+async def _record_latency(fake: Fake, ids: list[str], calls: int) -> float:
+    """Median µs of one recordInfo through the ASGI app (no socket, no client library)."""
+    app = create_app(fake=fake)
+    rng = random.Random(1)
+    headers = [(b"authorization", f"Bearer {KEY}".encode()), (b"host", b"127.0.0.1")]
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    samples = []
+    for i in range(calls):
+        task_id = rng.choice(ids)
+        scope = {
+            "type": "http", "http_version": "1.1", "method": "GET", "scheme": "http",
+            "path": "/api/v1/jobs/recordInfo", "raw_path": b"/api/v1/jobs/recordInfo",
+            "query_string": f"taskId={task_id}".encode(), "headers": headers,
+            "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 1), "root_path": "",
+            "app": app,
+        }  # fmt: skip
+        started = time.perf_counter()
+        await app(scope, receive, send)
+        samples.append(time.perf_counter() - started)
+        if i == 0 and b'"code":200' not in sent[-1].get("body", b""):
+            raise RuntimeError(f"recordInfo did not answer 200: {sent[-1]}")
+        sent.clear()
+    return statistics.median(samples) * 1e6
+
+
+def bench_latency(big: int, small: int, calls: int) -> Results:
+    """recordInfo latency with `big` tasks stored against the same with `small`."""
+    figures = {}
+    for count in (small, big):
+        fake = _fake()
+        ids = asyncio.run(_fill(fake, count))
+        fake.clock.advance(60)
+        figures[count] = asyncio.run(_record_latency(fake, ids, calls))
+    return {
+        f"median_us_{small}": round(figures[small], 1),
+        f"median_us_{big}": round(figures[big], 1),
+        "ratio": round(figures[big] / figures[small], 3),
+        "target_ratio_at_most": 1.10,
+    }
+
+
+def bench_startup(runs: int) -> Results:
+    """Seconds from process start to the first answered request: the fake vs bare starlette."""
+
+    def measure(cmd: list[str], url: str, env: dict[str, str] | None = None) -> float:
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            proc = subprocess.Popen(
+                cmd,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env={**os.environ, **(env or {})},
+            )
+            try:
+                _wait_until_up(url)
+                times.append(time.perf_counter() - started)
+            finally:
+                _stop(proc)
+        return statistics.median(times)
+
+    port = _free_port()
+    fake = measure(
+        [sys.executable, "-m", "mock_server", "serve", "--port", str(port)],
+        f"http://127.0.0.1:{port}/api/v1/chat/credit",
+    )
+    port = _free_port()
+    bare = measure(
+        [sys.executable, "-m", "uvicorn", "bench.apps:baseline_app", "--factory",
+         "--port", str(port), "--log-level", "warning"],
+        f"http://127.0.0.1:{port}/get",
+    )  # fmt: skip
+    return {
+        "fake_s": round(fake, 3),
+        "bare_starlette_s": round(bare, 3),
+        "ratio": round(fake / bare, 2),
+        "target_s": 1.0,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small counts (a smoke run)")
+    parser.add_argument("--only", default="", help="comma list: http,memory,latency,startup")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    chosen = {s for s in args.only.split(",") if s}
+    suites: dict[str, Callable[[], Results]] = {
+        "http": lambda: bench_http(2 if quick else 5),
+        "memory": lambda: bench_memory(2_000 if quick else 100_000),
+        "latency": lambda: bench_latency(2_000 if quick else 100_000, 100, 500 if quick else 5_000),
+        "startup": lambda: bench_startup(1 if quick else 5),
+    }
+    results: Results = {}
+    for name, run in suites.items():
+        if chosen and name not in chosen:
+            continue
+        started = time.perf_counter()
+        results[name] = run()
+        print(f"{name:8} ({time.perf_counter() - started:5.1f} s)  {json.dumps(results[name])}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

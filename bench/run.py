@@ -276,10 +276,119 @@ def bench_startup(runs: int) -> Results:
     }
 
 
+LIFECYCLE_BODY = {
+    "model": "ideogram/character",
+    "input": {"prompt": "a knight", "reference_image_urls": ["https://cdn.example.com/me.png"]},
+}
+
+
+async def _lifecycles(count: int, served_by_fake: bool) -> list[float]:
+    """Seconds per create → poll → finish → poll → download, served by the fake in-process
+    (kie_mock's machinery) or, as the baseline, by respx routes with fixed answers."""
+    import respx
+
+    from mock_server.inprocess import KieMock
+
+    durations = []
+    mock = KieMock(Settings(clock="manual", rate_limit=None, credits=10**15))
+    router = respx.MockRouter(assert_all_called=False)
+    image = b"\x89PNG fixed"
+    router.post("https://api.kie.ai/api/v1/jobs/createTask").respond(
+        json={"code": 200, "msg": "success", "data": {"taskId": "0" * 32}}
+    )
+    router.get("https://api.kie.ai/api/v1/jobs/recordInfo").respond(
+        json={"code": 200, "msg": "success", "data": {"state": "success", "resultJson": "{}"}}
+    )
+    router.get("https://api.kie.ai/files/x.png").respond(content=image)
+    with mock if served_by_fake else router:
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {KEY}"}) as http:
+            for _ in range(count):
+                started = time.perf_counter()
+                created = await http.post(
+                    "https://api.kie.ai/api/v1/jobs/createTask", json=LIFECYCLE_BODY
+                )
+                task_id = created.json()["data"]["taskId"]
+                params = {"taskId": task_id}
+                await http.get("https://api.kie.ai/api/v1/jobs/recordInfo", params=params)
+                if served_by_fake:
+                    await mock.afinish(task_id)
+                record = await http.get("https://api.kie.ai/api/v1/jobs/recordInfo", params=params)
+                data = record.json()["data"]
+                url = (
+                    json.loads(data["resultJson"])["resultUrls"][0]
+                    if served_by_fake
+                    else "https://api.kie.ai/files/x.png"
+                )
+                body = (await http.get(url)).content
+                durations.append(time.perf_counter() - started)
+                if served_by_fake and not body.startswith(b"\x89PNG"):
+                    raise RuntimeError("the lifecycle did not download a PNG")
+    return durations
+
+
+def bench_lifecycle(count: int) -> Results:
+    """kie_mock's full lifecycle: median, and `count` of them in a row, against the baseline."""
+    asyncio.run(_lifecycles(20, True))  # warm up imports and caches of code paths
+    fake = asyncio.run(_lifecycles(count, True))
+    base = asyncio.run(_lifecycles(count, False))
+    return {
+        "lifecycles": count,
+        "median_ms": round(statistics.median(fake) * 1000, 3),
+        "target_median_ms": 2.0,
+        "total_s": round(sum(fake), 3),
+        "target_total_s_per_1000": 3.0,
+        "baseline_respx_median_ms": round(statistics.median(base) * 1000, 3),
+        "ratio_to_baseline": round(statistics.median(fake) / statistics.median(base), 2),
+    }
+
+
+PLUGIN_TESTS = """
+import pytest
+
+@pytest.mark.parametrize("i", range({n}))
+def test_fixture(i, {fixture}):
+    pass
+"""
+
+
+def bench_plugin_setup(tests: int) -> Results:
+    """ms per test that kie_mock's set-up and reset add: pytest on `tests` trivial tests with
+    the fixture against the same tests without it, each in its own process."""
+
+    def run(fixture: str) -> float:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "test_setup.py"
+            path.write_text(PLUGIN_TESTS.format(n=tests, fixture=fixture or "request"))
+            started = time.perf_counter()
+            result = subprocess.run(
+                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path)],
+                capture_output=True,
+                text=True,
+                cwd=folder,
+                timeout=600,
+            )
+            elapsed = time.perf_counter() - started
+            if result.returncode != 0:
+                raise RuntimeError(result.stdout[-2000:])
+            return elapsed
+
+    plain = min(run("") for _ in range(2))
+    with_fixture = min(run("kie_mock") for _ in range(2))
+    return {
+        "tests": tests,
+        "per_test_ms": round((with_fixture - plain) / tests * 1000, 3),
+        "target_per_test_ms": 5.0,
+        "plain_run_s": round(plain, 2),
+        "kie_mock_run_s": round(with_fixture, 2),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small counts (a smoke run)")
-    parser.add_argument("--only", default="", help="comma list: http,memory,latency,startup")
+    parser.add_argument(
+        "--only", default="", help="comma list: http,memory,latency,startup,lifecycle,plugin"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -289,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
         "memory": lambda: bench_memory(2_000 if quick else 100_000),
         "latency": lambda: bench_latency(2_000 if quick else 100_000, 100, 500 if quick else 5_000),
         "startup": lambda: bench_startup(1 if quick else 5),
+        "lifecycle": lambda: bench_lifecycle(100 if quick else 1000),
+        "plugin": lambda: bench_plugin_setup(50 if quick else 500),
     }
     results: Results = {}
     for name, run in suites.items():

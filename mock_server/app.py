@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -47,6 +48,8 @@ def create_app(settings: Settings | None = None, *, fake: Fake | None = None) ->
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Test handles run their calls on the loop that serves the app (kie_server).
+        app.state.loop = asyncio.get_running_loop()
         try:
             if fake.clock.mode == "manual":
                 yield

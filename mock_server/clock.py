@@ -38,7 +38,12 @@ class ManualClock:
     mode = "manual"
 
     def __init__(self, start_ms: int = MANUAL_EPOCH_MS) -> None:
+        self.start_ms = start_ms
         self._now = start_ms
+
+    def rewind(self) -> None:
+        """Back to the start: only for a fresh fake between tests."""
+        self._now = self.start_ms
 
     def now_ms(self) -> int:
         return self._now

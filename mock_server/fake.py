@@ -76,8 +76,12 @@ class Fake:
         self._record_delay_ms = round(settings.record_delay_s * 1000)
         self._url_cache: dict[str, list[str]] = {}
 
-    def reset(self) -> None:
-        """Forget tasks, journals, rules, credits and rate-limit windows (the clock stays)."""
+    def reset(self, rewind_clock: bool = False) -> None:
+        """Forget tasks, journals, rules, credits and rate-limit windows; the clock stays unless
+        `rewind_clock` (a manual clock goes back to its start, for test isolation)."""
+        rewind = getattr(self.clock, "rewind", None)
+        if rewind_clock and rewind is not None:
+            rewind()
         self.store.clear()
         self.accounts.reset()
         self.limiter.reset()

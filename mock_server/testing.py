@@ -1,22 +1,167 @@
-"""Public helpers for tests: the fake on a loopback port, and a real callback receiver."""
+"""The public test handle (`KieHandle`, `KieServer`), the fake on a loopback port, and a real
+callback receiver. The in-process respx handle is `mock_server.inprocess.KieMock`."""
 
 from __future__ import annotations
 
+import abc
+import asyncio
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
 import orjson
 import uvicorn
+from starlette.applications import Starlette
 
 from .app import create_app
+from .errors import ControlError
 from .fake import Fake
 from .settings import Settings
+from .spec import CONTROL, load_spec
+
+T = TypeVar("T")
+DEFAULT_KEY = "test-key"
+
+
+class KieHandle(abc.ABC):
+    """What a test can do with the fake: drive its clock, script outcomes and faults, and look
+    at its tasks, requests and callbacks. The same for `kie_mock` and `kie_server`."""
+
+    api_key = DEFAULT_KEY
+
+    def __init__(self, fake: Fake, base_url: str) -> None:
+        self.fake = fake
+        self.base_url = base_url
+
+    @abc.abstractmethod
+    def _do(self, fn: Callable[[], T]) -> T:
+        """Run a function where the fake lives and return its result."""
+
+    @abc.abstractmethod
+    def _run(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """Run an async function where the fake lives and return its result."""
+
+    def headers(self, api_key: str | None = None) -> dict[str, str]:
+        """`Authorization: Bearer <key>` for the default (or a given) key."""
+        return {"Authorization": f"Bearer {api_key or self.api_key}"}
+
+    # ---- time ---------------------------------------------------------------------------------
+    def advance(self, seconds: float) -> int:
+        """Move the fake clock; callbacks that fall due are sent first. Returns attempts made."""
+        return self._run(lambda: self.fake.advance(seconds))
+
+    def finish(self, task_id: str) -> dict[str, Any]:
+        """Run a task to its end (success or fail) and return how the fake sees it."""
+        return self._run(lambda: self._finish(task_id))
+
+    async def _finish(self, task_id: str) -> dict[str, Any]:
+        return self.fake.task_view(await self.fake.finish(task_id))
+
+    def now_ms(self) -> int:
+        return self.fake.clock.now_ms()
+
+    # ---- outcomes and faults ------------------------------------------------------------------
+    def add_rule(self, rule: dict[str, Any]) -> dict[str, Any]:
+        """Add a rule with the body of `POST /_mock/faults` (checked by the same spec)."""
+        body = load_spec(CONTROL).operations["mockAddFault"].body
+        assert body is not None
+        rejection = body.reject(rule)
+        if rejection is not None:
+            raise ValueError(rejection.msg)
+        try:
+            return self._do(lambda: self.fake.rules.add(rule).as_json())
+        except ControlError as exc:
+            raise ValueError(exc.error) from None
+
+    def fail_next(
+        self,
+        times: int | None = 1,
+        fail_code: str = "500",
+        fail_msg: str | None = None,
+        **match: str,
+    ) -> dict[str, Any]:
+        """The next `times` matching tasks fail (then the default success resumes)."""
+        rule: dict[str, Any] = {"outcome": "fail", "failCode": fail_code, "times": times}
+        if fail_msg is not None:
+            rule["failMsg"] = fail_msg
+        return self.add_rule({**rule, **_match(match)})
+
+    def fault(
+        self,
+        endpoint: str = "*",
+        code: int | None = None,
+        *,
+        kind: str = "code",
+        times: int | None = 1,
+        msg: str | None = None,
+        latency_ms: float | None = None,
+        jitter_ms: float | None = None,
+        **match: str,
+    ) -> dict[str, Any]:
+        """A request fault: an envelope `code`, `latency`, a `drop`ped connection or a `gateway`."""
+        rule: dict[str, Any] = {"endpoint": endpoint, "kind": kind, "times": times}
+        for key, value in (
+            ("code", code),
+            ("msg", msg),
+            ("latencyMs", latency_ms),
+            ("jitterMs", jitter_ms),
+        ):
+            if value is not None:
+                rule[key] = value
+        return self.add_rule({**rule, **_match(match)})
+
+    def clear_faults(self) -> int:
+        return self._do(self.fake.rules.clear)
+
+    def maintenance(self, enabled: bool = True) -> None:
+        def switch() -> None:
+            self.fake.rules.maintenance = enabled
+
+        self._do(switch)
+
+    # ---- accounts -----------------------------------------------------------------------------
+    def set_credits(self, credits: int, api_key: str | None = None) -> None:
+        self._do(lambda: self.fake.accounts.put(api_key or self.api_key, credits))
+
+    def credits(self, api_key: str | None = None) -> int:
+        return self._do(lambda: self.fake.credit(self.fake.authenticate(api_key or self.api_key)))
+
+    # ---- what happened ------------------------------------------------------------------------
+    @property
+    def tasks(self) -> list[dict[str, Any]]:
+        """Every task, oldest first, as the control API shows them."""
+        return self._do(lambda: [self.fake.task_view(t) for t in self.fake.store])
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        return self._do(lambda: self.fake.task_view(self.fake.task(task_id)))
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """The request journal: operationId, apiKey, status, code, taskId, fault per request."""
+        return self._do(lambda: [e._asdict() for e in self.fake.requests])
+
+    @property
+    def callbacks(self) -> list[dict[str, Any]]:
+        """Every callback attempt (url, attempt, status, ok, error, headers, body)."""
+        return self._do(lambda: [a._asdict() for a in self.fake.callbacks])
+
+    def reset(self) -> None:
+        """A fresh fake: no tasks, rules or journals; a manual clock back at its start."""
+        self._do(lambda: self.fake.reset(rewind_clock=True))
+
+
+def _match(match: dict[str, str]) -> dict[str, str]:
+    names = {"api_key": "apiKey", "model": "model", "prompt_contains": "promptContains"}
+    unknown = set(match) - set(names)
+    if unknown:
+        raise TypeError(f"unknown match field(s) {sorted(unknown)}; use {sorted(names)}")
+    return {names[k]: v for k, v in match.items()}
 
 
 @dataclass
@@ -27,6 +172,7 @@ class RunningServer:
     fake: Fake
     server: uvicorn.Server
     thread: threading.Thread
+    app: Starlette
 
     def stop(self, timeout: float = 10.0) -> None:
         self.server.should_exit = True
@@ -54,7 +200,7 @@ def start_server(settings: Settings | None = None, fake: Fake | None = None) -> 
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the fake did not start within 10 s")
         time.sleep(0.005)
-    return RunningServer(settings.base_url, fake, server, thread)
+    return RunningServer(settings.base_url, fake, server, thread, app)
 
 
 @contextmanager
@@ -137,3 +283,33 @@ class CallbackReceiver:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class KieServer(KieHandle):
+    """The handle of a fake served on a loopback port: its calls run on the server's loop."""
+
+    def __init__(self, running: RunningServer) -> None:
+        super().__init__(running.fake, running.url)
+        self.running = running
+        self._loop: asyncio.AbstractEventLoop = running.app.state.loop
+
+    def _do(self, fn: Callable[[], T]) -> T:
+        async def run() -> T:
+            return fn()
+
+        return self._run(run)
+
+    def _run(self, fn: Callable[[], Awaitable[T]]) -> T:
+        async def run() -> T:
+            return await fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(60)
+
+    async def aadvance(self, seconds: float) -> int:
+        return await anyio.to_thread.run_sync(self.advance, seconds)
+
+    async def afinish(self, task_id: str) -> dict[str, Any]:
+        return await anyio.to_thread.run_sync(self.finish, task_id)
+
+    def close(self) -> None:
+        self.running.stop()

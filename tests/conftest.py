@@ -16,6 +16,7 @@ from mock_server.conformance import Conformance
 from mock_server.fake import Fake
 from mock_server.settings import Settings
 
+pytest_plugins = ("pytester",)
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "fixtures" / "seed"
 BASE = "http://127.0.0.1:8000"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from mock_server import images
@@ -41,3 +43,21 @@ def test_images_mask_is_black_and_white_with_both_present() -> None:
     mask = images.mask_for(64, 48, 3)
     assert mask.size == (64, 48)
     assert {value for _, value in mask.getcolors() or []} == {0, 255}
+
+
+@pytest.mark.parametrize("size", [(1024, 1024), (1024, 576), (576, 1024), (768, 1024), (512, 512)])
+def test_images_fast_png_writer_matches_pillows_own_upscale(size: tuple[int, int]) -> None:
+    from PIL import Image
+
+    width, height = size
+    small = images.sketch(width, height, 11)
+    decoded = Image.open(io.BytesIO(images.png_of(small, width, height)))
+    expected = small.resize(size, Image.Resampling.NEAREST)
+    assert decoded.size == size
+    assert decoded.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("size", [(1, 1), (7, 3), (1000, 751), (4096, 8)])
+def test_images_fast_png_writer_handles_any_size(size: tuple[int, int]) -> None:
+    data = images.generated_image(*size, key=5)
+    assert images.sniff(data) == images.Sniffed("png", *size)

@@ -21,7 +21,7 @@ def _blocks(lang: str) -> list[str]:
 
 
 def test_readme_python_examples_run() -> None:
-    blocks = _blocks("python")
+    blocks = [b for b in _blocks("python") if "def test_" not in b]
     assert blocks
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {"__name__": "__readme__"})
@@ -53,3 +53,9 @@ def test_readme_curl_session_runs_against_a_live_fake() -> None:
     assert credit["data"] == 100_000 - 18
     assert fault["code"] == 429
     assert reset == {"ok": True}
+
+
+def test_readme_plugin_example_runs_as_a_test(pytester: pytest.Pytester) -> None:
+    block = next(b for b in _blocks("python") if "def test_" in b)
+    pytester.makepyfile(test_readme_example=block)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)

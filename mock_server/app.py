@@ -26,7 +26,10 @@ FILES_ONLY = ("downloadFile",)
 async def _not_found(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 404
     msg = "Not found" if status == 404 else "Method not allowed"
-    return envelope.json_response(envelope.error(status, msg), status)
+    response = envelope.json_response(envelope.error(status, msg), status)
+    if isinstance(exc, HTTPException) and exc.headers:
+        response.headers.update(exc.headers)  # 405 carries Allow (RFC 9110)
+    return response
 
 
 def create_app(settings: Settings | None = None, *, fake: Fake | None = None) -> Starlette:

@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command")
     _serve_parser(sub)
+    from contract_tests import drift
+
+    drift.add_parser(sub)
     return parser
 
 
@@ -157,5 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["serve", *(argv or sys.argv[1:])])
-    commands = {"serve": serve}
+    from contract_tests import drift
+
+    commands = {"serve": serve, "drift": drift.main}
     return commands[args.command](args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -36,6 +37,7 @@ class Violation:
     field: str
     rule: str
     message: str
+    value: Any = None
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,10 @@ class SchemaCheck:
         return bool(self._validator.is_valid(instance))
 
     def violations(self, instance: Any, prefix: str = "") -> list[Violation]:
-        found = [_describe(e, prefix) for e in self._validator.iter_errors(instance)]
+        found = [
+            dataclasses.replace(_describe(e, prefix), value=e.instance)
+            for e in self._validator.iter_errors(instance)
+        ]
         # The deepest field first: "input.num_images" says more than "input".
         found.sort(
             key=lambda v: (

@@ -18,6 +18,7 @@ import anyio
 import orjson
 import uvicorn
 from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from .app import create_app
 from .errors import ControlError
@@ -179,8 +180,13 @@ class RunningServer:
         self.thread.join(timeout)
 
 
-def start_server(settings: Settings | None = None, fake: Fake | None = None) -> RunningServer:
-    """Serve a fake on 127.0.0.1 (a free port unless `settings.port` names one)."""
+def start_server(
+    settings: Settings | None = None,
+    fake: Fake | None = None,
+    wrap: Callable[[ASGIApp], ASGIApp] | None = None,
+) -> RunningServer:
+    """Serve a fake on 127.0.0.1 (a free port unless `settings.port` names one); `wrap` puts
+    middleware around the app (tests use it to serve deliberately broken variants)."""
     settings = settings if settings is not None else Settings(port=0)
     sock = socket.socket(socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -189,7 +195,8 @@ def start_server(settings: Settings | None = None, fake: Fake | None = None) -> 
     if fake is None:
         fake = Fake(settings)
     app = create_app(fake=fake)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    served: ASGIApp = wrap(app) if wrap is not None else app
+    config = uvicorn.Config(served, log_level="warning", lifespan="on", access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="ideogram-mock", daemon=True
@@ -232,6 +239,8 @@ class CallbackReceiver:
 
     statuses: list[int] = field(default_factory=lambda: [200])
     received: list[Received] = field(default_factory=list)
+    host: str = "127.0.0.1"
+    port: int = 0
 
     def __post_init__(self) -> None:
         self._cond = threading.Condition()
@@ -258,14 +267,15 @@ class CallbackReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/callback"
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self._server.server_address[1]}/callback"
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
         """Block until `count` POSTs have arrived (or raise TimeoutError)."""

@@ -272,3 +272,9 @@ async def test_handlers_unknown_path_answers_the_envelope_404(kie: Kie) -> None:
     response = await kie.unchecked.get("/api/v1/nope")
     assert response.status_code == 404
     assert response.json()["code"] == 404
+
+
+async def test_handlers_wrong_method_is_405_with_allow(kie: Kie) -> None:
+    response = await kie.unchecked.request("TRACE", "/api/v1/chat/credit")
+    assert response.status_code == 405
+    assert "GET" in response.headers["allow"].split(", ")

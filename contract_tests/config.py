@@ -1,0 +1,95 @@
+"""What the kit runs against, from environment variables (the same code serves every target).
+
+- `CONTRACT_URL`: a server speaking the API over HTTP (the fake, a proxy…); unset: the fake
+  in-process. `CONTRACT_API_KEY`, `CONTRACT_OTHER_API_KEY`: its keys (default `contract-kit`,
+  `contract-kit-other`).
+- `KIT_TARGET=live` with `KIE_BASE_URL` and `KIE_API_KEY`: the real endpoint.
+  `KIE_OTHER_API_KEY`: a second key for the "invisible to other keys" check; `KIE_MAX_TASKS`:
+  most tasks the run may create (default 3); `KIE_READ_ONLY=1`: spend no credits (credit,
+  unknown ids, auth and validation errors only); `CALLBACK_PUBLIC_URL`, `CALLBACK_PORT`: where
+  the real service can reach the kit's receiver.
+- `KIE_WEBHOOK_HMAC_KEY`: verify callback signatures with this key.
+- `KIT_HTTP_STATUS`: `auto` (default: observe, expect the spec's envelope convention),
+  `envelope` or `mirror`.
+- `KIT_MAX_EXAMPLES`: generated cases per operation and phase (default 50 in-process, 20 over
+  HTTP, 3 live). `KIT_POLL_SECONDS`, `KIT_LIFECYCLE_TIMEOUT`: polling without a control API.
+- `KIT_FINDINGS`: write the findings (JSON) here at the end of the run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+FAKE_HMAC_KEY = "contract-kit-hmac"
+
+
+@dataclass(frozen=True)
+class KitConfig:
+    mode: str  # inprocess | http | live
+    base_url: str
+    api_key: str
+    other_api_key: str | None
+    read_only: bool
+    max_tasks: int | None
+    callback_public_url: str | None
+    callback_port: int
+    hmac_key: str | None
+    convention: str
+    max_examples: int
+    poll_seconds: float
+    lifecycle_timeout_s: float
+    min_interval_s: float
+    findings_path: str | None
+
+    @property
+    def live(self) -> bool:
+        return self.mode == "live"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> KitConfig:
+        env = os.environ if env is None else env
+        live = env.get("KIT_TARGET") == "live"
+        url = env.get("CONTRACT_URL", "").strip()
+        common: dict[str, Any] = {
+            "convention": env.get("KIT_HTTP_STATUS", "auto"),
+            "poll_seconds": float(env.get("KIT_POLL_SECONDS", "3")),
+            "lifecycle_timeout_s": float(env.get("KIT_LIFECYCLE_TIMEOUT", "300")),
+            "findings_path": env.get("KIT_FINDINGS") or None,
+            "callback_port": int(env.get("CALLBACK_PORT", "0")),
+        }
+        if common["convention"] not in ("auto", "envelope", "mirror"):
+            raise ValueError("KIT_HTTP_STATUS must be auto, envelope or mirror")
+        if live:
+            base, key = env.get("KIE_BASE_URL", ""), env.get("KIE_API_KEY", "")
+            if not base or not key:
+                raise ValueError("KIT_TARGET=live needs KIE_BASE_URL and KIE_API_KEY")
+            return cls(
+                mode="live",
+                base_url=base.rstrip("/"),
+                api_key=key,
+                other_api_key=env.get("KIE_OTHER_API_KEY") or None,
+                read_only=env.get("KIE_READ_ONLY", "0") not in ("0", "", "false"),
+                max_tasks=int(env.get("KIE_MAX_TASKS", "3")),
+                callback_public_url=env.get("CALLBACK_PUBLIC_URL") or None,
+                hmac_key=env.get("KIE_WEBHOOK_HMAC_KEY") or None,
+                max_examples=int(env.get("KIT_MAX_EXAMPLES", "3")),
+                # recordInfo: 10 requests/s per key; stay well under it.
+                min_interval_s=0.15,
+                **common,
+            )
+        return cls(
+            mode="http" if url else "inprocess",
+            base_url=url.rstrip("/") if url else "https://api.kie.ai",
+            api_key=env.get("CONTRACT_API_KEY", "contract-kit"),
+            other_api_key=env.get("CONTRACT_OTHER_API_KEY", "contract-kit-other"),
+            read_only=False,
+            max_tasks=None,
+            callback_public_url=None,
+            hmac_key=(env.get("KIE_WEBHOOK_HMAC_KEY") or None) if url else FAKE_HMAC_KEY,
+            max_examples=int(env.get("KIT_MAX_EXAMPLES", "50" if not url else "20")),
+            min_interval_s=0.0,
+            **common,
+        )

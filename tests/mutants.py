@@ -1,0 +1,125 @@
+"""Deliberately broken variants of the fake, each differing from the spec in one named way."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mock_server.fake import Fake
+
+Transform = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def rewrite(prefix: str, transform: Transform) -> Callable[[ASGIApp], ASGIApp]:
+    """Middleware that rewrites the JSON answers of the paths under `prefix`."""
+
+    def wrap(app: ASGIApp) -> ASGIApp:
+        async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http" or not scope["path"].startswith(prefix):
+                await app(scope, receive, send)
+                return
+            start: Message = {}
+            chunks: list[bytes] = []
+
+            async def capture(message: Message) -> None:
+                nonlocal start
+                if message["type"] == "http.response.start":
+                    start = message
+                    return
+                chunks.append(message.get("body", b""))
+                if message.get("more_body"):
+                    return
+                body = b"".join(chunks)
+                with contextlib.suppress(ValueError):
+                    body = json.dumps(transform(json.loads(body))).encode()
+                headers = [(k, v) for k, v in start["headers"] if k != b"content-length"]
+                headers.append((b"content-length", str(len(body)).encode()))
+                await send({**start, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+
+            await app(scope, receive, capture)
+
+        return wrapped
+
+    return wrap
+
+
+def _data(change: Callable[[dict[str, Any]], None]) -> Transform:
+    def transform(body: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(body.get("data"), dict):
+            change(body["data"])
+        return body
+
+    return transform
+
+
+def _rename(data: dict[str, Any]) -> None:
+    data["task_id"] = data.pop("taskId")
+
+
+def _retype(data: dict[str, Any]) -> None:
+    data["createTime"] = str(data["createTime"])
+
+
+def _restate(data: dict[str, Any]) -> None:
+    if data.get("state") == "success":
+        data["state"] = "done"
+
+
+def _remove(data: dict[str, Any]) -> None:
+    data.pop("param", None)
+
+
+def _msg_renamed(body: dict[str, Any]) -> dict[str, Any]:
+    body["message"] = body.pop("msg")
+    return body
+
+
+def _forget(body: dict[str, Any]) -> dict[str, Any]:
+    return {"code": 422, "msg": "recordInfo is null", "data": None}
+
+
+def break_callbacks(fake: Fake) -> None:
+    """Callbacks lose their data.resultJson."""
+    render = fake.dispatcher.body_for
+
+    def body_for(task_id: str) -> dict[str, Any] | None:
+        body = render(task_id)
+        if body is not None:
+            body["data"].pop("resultJson", None)
+        return body
+
+    fake.dispatcher.body_for = body_for
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    wrap: Callable[[ASGIApp], ASGIApp] | None
+    alter: Callable[[Fake], None] | None
+    # What the drift report must say (each string must appear in it).
+    named: tuple[str, ...]
+
+
+RECORD = "/api/v1/jobs/recordInfo"
+MUTANTS = [
+    Mutant(
+        "renamed-field",
+        rewrite(RECORD, _data(_rename)),
+        None,
+        ("renamed-field", "taskId", "task_id"),
+    ),
+    Mutant("type-change", rewrite(RECORD, _data(_retype)), None, ("type-change", "createTime")),
+    Mutant("unknown-state", rewrite(RECORD, _data(_restate)), None, ("new-value", "done", "state")),
+    Mutant("removed-field", rewrite(RECORD, _data(_remove)), None, ("missing-field", "param")),
+    Mutant(
+        "msg-renamed", rewrite("/api/", _msg_renamed), None, ("renamed-field", "msg", "message")
+    ),
+    Mutant("forgotten-task", rewrite(RECORD, _forget), None, ("forgotten-task",)),
+    Mutant("callback-missing-field", None, break_callbacks, ("callback", "resultJson")),
+]

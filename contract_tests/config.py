@@ -13,6 +13,7 @@
   `envelope` or `mirror`.
 - `KIT_MAX_EXAMPLES`: generated cases per operation and phase (default 50 in-process, 20 over
   HTTP, 3 live). `KIT_POLL_SECONDS`, `KIT_LIFECYCLE_TIMEOUT`: polling without a control API.
+  `KIT_MIN_INTERVAL`: live, seconds between requests (default 0.15, under 10 requests/s).
 - `KIT_FINDINGS`: write the findings (JSON) here at the end of the run.
 """
 
@@ -77,7 +78,7 @@ class KitConfig:
                 hmac_key=env.get("KIE_WEBHOOK_HMAC_KEY") or None,
                 max_examples=int(env.get("KIT_MAX_EXAMPLES", "3")),
                 # recordInfo: 10 requests/s per key; stay well under it.
-                min_interval_s=0.15,
+                min_interval_s=float(env.get("KIT_MIN_INTERVAL", "0.15")),
                 **common,
             )
         return cls(

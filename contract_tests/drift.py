@@ -20,7 +20,9 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def markdown(findings: list[Finding], target: str, tests: dict[str, int]) -> str:
+def markdown(
+    findings: list[Finding], target: str, tests: dict[str, int], failed: Sequence[str] = ()
+) -> str:
     breaking = [f for f in findings if f.severity == BREAKING]
     additive = [f for f in findings if f.severity == ADDITIVE]
     verdict = "BREAKING drift" if breaking else ("additive drift only" if additive else "no drift")
@@ -33,6 +35,10 @@ def markdown(findings: list[Finding], target: str, tests: dict[str, int]) -> str
         "Kit run: " + ", ".join(f"{n} {k}" for k, n in tests.items() if n) + ".",
         "",
     ]
+    if failed:
+        lines += ["## Failed kit tests", ""]
+        lines += [f"- `{name}`" for name in failed]
+        lines.append("")
     for title, group in (("Breaking", breaking), ("Additive", additive)):
         if not group:
             continue
@@ -77,18 +83,31 @@ def junit(findings: list[Finding], pytest_xml: Path | None) -> ET.ElementTree[ET
     return ET.ElementTree(root)
 
 
-def _counts(pytest_xml: Path) -> dict[str, int]:
+def _outcomes(pytest_xml: Path) -> tuple[dict[str, int], list[str]]:
+    """Test counts by outcome, and the failed tests' names (with the first line of why)."""
     counts = {"passed": 0, "failed": 0, "skipped": 0}
+    failed: list[str] = []
     if not pytest_xml.exists():
-        return counts
+        return counts, failed
     for case in ET.parse(pytest_xml).getroot().iter("testcase"):
-        if case.find("failure") is not None or case.find("error") is not None:
+        problem = case.find("failure")
+        if problem is None:
+            problem = case.find("error")
+        if problem is not None:
             counts["failed"] += 1
+            why = (
+                (problem.get("message") or "").splitlines()[0][:160]
+                if problem.get("message")
+                else ""
+            )
+            failed.append(
+                f"{case.get('classname')}::{case.get('name')}" + (f" — {why}" if why else "")
+            )
         elif case.find("skipped") is not None:
             counts["skipped"] += 1
         else:
             counts["passed"] += 1
-    return counts
+    return counts, failed
 
 
 def run(
@@ -121,9 +140,9 @@ def run(
         ]  # fmt: skip
         result = subprocess.run(command, env=env, check=False)
         findings = Findings.load(findings_path.read_text()) if findings_path.exists() else []
-        tests = _counts(pytest_xml)
+        tests, failed = _outcomes(pytest_xml)
         target = url or "the fake, in-process"
-        (out / "drift.md").write_text(markdown(findings, target, tests))
+        (out / "drift.md").write_text(markdown(findings, target, tests, failed))
         junit(findings, pytest_xml).write(
             out / "drift.xml", encoding="unicode", xml_declaration=True
         )

@@ -16,6 +16,7 @@ from mock_server.conformance import Conformance
 from mock_server.spec import UPSTREAM, load_spec
 
 from .config import KitConfig
+from .data import FAKE_RULES
 from .findings import ADDITIVE, BREAKING, Differ, Finding, Findings
 
 ORDER = {"waiting": 0, "queuing": 1, "generating": 2, "success": 3, "fail": 3}
@@ -194,7 +195,7 @@ class KitSession:
         the answer against the spec; what differs goes into the findings."""
         op = OPERATIONS.get((request.method, request.url.path))
         if op == "createTask":
-            self._spend()
+            self._may_spend(request)
         for attempt in range(6):
             self._throttle()
             response = self.client.send(request)
@@ -207,6 +208,8 @@ class KitSession:
         if check and op is not None:
             self.findings.extend(self.check(op, response))
         if op == "createTask" and self._envelope_code(response) == 200:
+            with self._lock:
+                self.tasks_created += 1
             data = response.json().get("data") or {}
             with self.tracker.lock:
                 self.tracker.created[str(data.get("taskId"))] = json.loads(request.content)
@@ -218,14 +221,31 @@ class KitSession:
         headers = {**self.headers(api_key), **kwargs.pop("headers", {})}
         return self.send(self.client.build_request(method, path, headers=headers, **kwargs))
 
-    def _spend(self) -> None:
+    def _may_spend(self, request: httpx.Request) -> None:
+        """Refuse to send a createTask that could spend beyond the budget. It cannot spend
+        without one of the run's keys; read-only mode still sends bodies the spec refuses on
+        a documented rule (validation errors). Only accepted tasks count against the budget."""
+        keys = {f"Bearer {k}" for k in (self.config.api_key, self.config.other_api_key) if k}
+        if request.headers.get("authorization") not in keys:
+            return
         with self._lock:
             if self.config.read_only:
+                if self._surely_refused(request):
+                    return
                 raise BudgetExhausted("read-only mode: no task may be created")
             limit = self.config.max_tasks
             if limit is not None and self.tasks_created >= limit:
                 raise BudgetExhausted(f"the task budget ({limit}) is spent")
-            self.tasks_created += 1
+
+    def _surely_refused(self, request: httpx.Request) -> bool:
+        try:
+            body = json.loads(request.content or b"null")
+        except ValueError:
+            return True  # not JSON: refused before any model runs
+        spec_body = self.spec.operations["createTask"].body
+        assert spec_body is not None
+        rejection = spec_body.reject(body)
+        return rejection is not None and rejection.rule not in FAKE_RULES
 
     def _throttle(self) -> None:
         if self.config.min_interval_s <= 0:

@@ -80,7 +80,7 @@ def test_missing_task_id_is_400(kit: KitSession) -> None:
 def test_invalid_body_is_rejected_through_the_envelope(
     kit: KitSession, case: dict[str, Any]
 ) -> None:
-    if kit.config.live and (kit.config.read_only and not case["documented"]):
+    if kit.config.live and kit.config.read_only and not case["documented"]:
         pytest.skip("read-only: a body the real API might accept would spend credits")
     request = kit.client.build_request(
         "POST", "/api/v1/jobs/createTask", headers=kit.headers(), json=case["body"]

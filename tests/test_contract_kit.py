@@ -87,3 +87,30 @@ def test_contract_kit_plain_schemathesis_cli_passes_against_a_mirroring_fake() -
         server.stop()
     assert result.returncode == 0, result.stdout[-3000:]
     assert "passed" in result.stdout
+
+
+@pytest.mark.parametrize(("read_only", "budget"), [("1", "5"), ("0", "2")])
+def test_contract_kit_live_mode_keeps_to_its_budget(
+    tmp_path: Path, read_only: str, budget: str
+) -> None:
+    # A loopback fake stands in for kie.ai (real clock, instant tasks: live mode has no control
+    # API to move a clock); its store counts exactly what the kit created.
+    server = start_server(
+        _settings().replace(clock="real", time_scale=0.0, api_keys=("live-key", "live-other"))
+    )
+    env = {
+        **QUICK,
+        "KIE_READ_ONLY": read_only,
+        "KIE_MAX_TASKS": budget,
+        "KIT_MIN_INTERVAL": "0",
+        "KIE_OTHER_API_KEY": "live-other",
+    }
+    try:
+        drift.run(server.url, "live-key", tmp_path, live=True, extra_env=env)
+        created = len(server.fake.store)
+    finally:
+        server.stop()
+    report = (tmp_path / "drift.md").read_text()
+    assert created == (0 if read_only == "1" else int(budget))
+    assert "**no drift**" in report
+    assert "Failed kit tests" not in report, report

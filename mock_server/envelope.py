@@ -33,7 +33,3 @@ def control_error(status: int, message: str, field: str | None = None) -> Respon
     if field:
         payload["field"] = field
     return json_response(orjson.dumps(payload), status)
-
-
-def gateway_page() -> Response:
-    return Response(GATEWAY_PAGE, status_code=502, media_type="text/html")

@@ -163,7 +163,7 @@ class Fake:
         if "image_url" in inp and "image_size" not in inp:
             size = self._known_size(inp["image_url"]) or size
         if self.settings.fetch_inputs:
-            verdict = await check_inputs(model, inp, self._fetch)
+            verdict = await check_inputs(inp, self._fetch)
             if not verdict.ok and failure is None:
                 failure = Failure("422", MEDIA_UNAVAILABLE)
             if verdict.edit_size and "image_size" not in inp:

@@ -60,7 +60,7 @@ async def _judge(urls: Iterable[str], fetch: Fetcher) -> tuple[list[Sniffed], st
     return found, ""
 
 
-async def check_inputs(model: str, inp: dict[str, Any], fetch: Fetcher) -> Verdict:
+async def check_inputs(inp: dict[str, Any], fetch: Fetcher) -> Verdict:
     """Whether every input image of a createTask `input` is usable."""
     _, why = await _judge(inp["reference_image_urls"], fetch)
     if why:

@@ -116,9 +116,8 @@ class SchemaCheck:
 
     def __init__(self, document: Mapping[str, Any], pointer: str) -> None:
         self.pointer = pointer
-        root = {k: v for k, v in document.items() if k != "paths"}
-        root["paths"] = document.get("paths", {})
-        root["$ref"] = pointer
+        # The whole document is the root, so every `#/components/...` reference resolves.
+        root = {**document, "$ref": pointer}
         self._validator = jsonschema_rs.Draft202012Validator(root, validate_formats=True)
 
     def is_valid(self, instance: Any) -> bool:
@@ -138,15 +137,6 @@ class SchemaCheck:
             )
         )
         return found
-
-
-def _escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
-
-
-def pointer_of(*tokens: str) -> str:
-    """The JSON pointer (as a `$ref` fragment) of a path in the document."""
-    return "#/" + "/".join(_escape(t) for t in tokens)
 
 
 @dataclass(frozen=True)
@@ -269,15 +259,14 @@ class Spec:
                 op = item.get(method)
                 if op is None:
                     continue
-                base = ("paths", path, method)
                 params = [*item.get("parameters", []), *op.get("parameters", [])]
                 yield Operation(
                     operation_id=op["operationId"],
                     method=method.upper(),
                     path=path,
                     parameters=tuple(self._parameter(p) for p in params),
-                    body=self._body(op.get("requestBody"), base),
-                    responses=self._responses(op.get("responses", {}), base),
+                    body=self._body(op.get("requestBody")),
+                    responses=self._responses(op.get("responses", {})),
                 )
 
     def _parameter(self, raw: Any) -> Parameter:
@@ -309,7 +298,7 @@ class Spec:
             found = self._checks[key] = SchemaCheck(doc, "#/x-inline-schema")
         return found
 
-    def _body(self, raw: Any, base: tuple[str, ...]) -> Body | None:
+    def _body(self, raw: Any) -> Body | None:
         if raw is None:
             return None
         body = self.resolve(raw)
@@ -339,9 +328,7 @@ class Spec:
             invalid_code=invalid_code,
         )
 
-    def _responses(
-        self, raw: Mapping[str, Any], base: tuple[str, ...]
-    ) -> dict[str, dict[str, SchemaCheck | None]]:
+    def _responses(self, raw: Mapping[str, Any]) -> dict[str, dict[str, SchemaCheck | None]]:
         out: dict[str, dict[str, SchemaCheck | None]] = {}
         for status, node in raw.items():
             response = self.resolve(node)

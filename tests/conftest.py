@@ -42,9 +42,8 @@ def local_body(name: str = "create_task_character.json", **input_changes: Any) -
     return body
 
 
-async def check_response(response: httpx.Response) -> None:
-    """An httpx hook: every answer the fake gives must conform to the spec."""
-    await response.aread()
+def assert_conforms(response: httpx.Response) -> None:
+    """Every answer the fake gives must conform to the spec (the body must be read)."""
     problems = CONFORMANCE.response_problems(
         response.request.method,
         response.request.url.path,
@@ -54,6 +53,12 @@ async def check_response(response: httpx.Response) -> None:
     )
     if problems:
         raise AssertionError("non-conforming answer: " + "; ".join(problems))
+
+
+async def check_response(response: httpx.Response) -> None:
+    """An async httpx hook running `assert_conforms`."""
+    await response.aread()
+    assert_conforms(response)
 
 
 class Kie:

@@ -21,7 +21,7 @@ import pytest
 
 from fixtures.make_images import HERE as IMAGES
 from mock_server.testing import CallbackReceiver, RunningServer, start_server
-from tests.conftest import CONFORMANCE, local_body, make_settings, seed
+from tests.conftest import CONFORMANCE, assert_conforms, local_body, make_settings, seed
 
 AUTH = {"Authorization": "Bearer k1"}
 HMAC_KEY = "whsec-test-key"
@@ -29,14 +29,7 @@ HMAC_KEY = "whsec-test-key"
 
 def _check(response: httpx.Response) -> None:
     response.read()
-    problems = CONFORMANCE.response_problems(
-        response.request.method,
-        response.request.url.path,
-        response.status_code,
-        response.headers.get("content-type", ""),
-        response.content,
-    )
-    assert not problems, problems
+    assert_conforms(response)
 
 
 @pytest.fixture

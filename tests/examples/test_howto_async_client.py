@@ -17,11 +17,6 @@ pytestmark = pytest.mark.anyio
 PORTRAIT = "https://cdn.example.com/me.png"  # never fetched: the fake only validates it
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_howto_async_client_creates_polls_and_downloads(kie_mock: KieMock) -> None:
     async with httpx.AsyncClient() as http:
         kie = AsyncKie(http, "my-key", sleep=kie_mock.aadvance)

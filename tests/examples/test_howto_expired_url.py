@@ -11,11 +11,6 @@ from tests.examples.kie_client import AsyncKie
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_howto_expired_url_is_renewed_with_download_url(kie_mock: KieMock) -> None:
     async with httpx.AsyncClient() as http:
         kie = AsyncKie(http, "k", sleep=kie_mock.aadvance)

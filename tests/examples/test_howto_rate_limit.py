@@ -15,11 +15,6 @@ BODY = {
 }
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_howto_rate_limit_client_backs_off_and_gets_through(kie_mock: KieMock) -> None:
     slept: list[float] = []
 

@@ -11,11 +11,6 @@ from tests.examples.kie_client import AsyncKie, TaskFailed
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_howto_retry_survives_two_failures(kie_mock: KieMock) -> None:
     kie_mock.fail_next(times=2, fail_code="500", fail_msg="Internal server error")
     async with httpx.AsyncClient() as http:

@@ -23,11 +23,6 @@ HOOK = "https://my-app.example.com/kie/webhook"
 SECRET = "whsec-demo"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def webhook_app(received: list[dict[str, Any]]) -> Starlette:
     """The client's webhook: checks kie's signature, stores the result."""
 

@@ -33,7 +33,6 @@ from .store import TaskStore
 
 NOT_A_FILE_URL = "The url is not a file url of this service"
 FILE_GONE = "The file does not exist or is no longer kept"
-URL_CACHE_SIZE = 4096
 
 
 class Fake:
@@ -74,7 +73,6 @@ class Fake:
         self._jitter = random.Random(settings.seed + 1)
         self._result_ttl_ms = round(settings.result_ttl_s * 1000)
         self._record_delay_ms = round(settings.record_delay_s * 1000)
-        self._url_cache: dict[str, list[str]] = {}
 
     def reset(self, rewind_clock: bool = False) -> None:
         """Forget tasks, journals, rules, credits and rate-limit windows; the clock stays unless
@@ -89,7 +87,6 @@ class Fake:
         self.requests.clear()
         self.callbacks.clear()
         self.dispatcher.reset()
-        self._url_cache.clear()
         self._ids = random.Random(self.settings.seed)
         self._jitter = random.Random(self.settings.seed + 1)
 
@@ -227,16 +224,10 @@ class Fake:
         return task
 
     def result_urls(self, task: Task) -> list[str]:
-        """A finished task's result URLs (they never change, so the recent ones are kept)."""
+        """A finished task's result URLs (signed; the same every time they are read)."""
         if task.failure is not None or self.clock.now_ms() < task.complete_ms:
             return []
-        cache = self._url_cache
-        urls = cache.get(task.task_id)
-        if urls is None:
-            urls = cache[task.task_id] = self.files.result_urls(task, self._result_ttl_ms)
-            if len(cache) > URL_CACHE_SIZE:
-                del cache[next(iter(cache))]
-        return urls
+        return self.files.result_urls(task, self._result_ttl_ms)
 
     def record(self, account: Account, task_id: str) -> dict[str, Any]:
         """recordInfo's `data` for a task of this account; 422 "recordInfo is null" otherwise."""

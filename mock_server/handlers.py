@@ -27,11 +27,17 @@ DROP_HEADERS = [(b"content-length", b"64"), (b"content-type", b"application/json
 class Call:
     """One request on its way through: what the journal records about it."""
 
-    request: Request
+    scope: Scope
+    receive: Receive
     op: Operation
     api_key: str | None
     fault: str | None = None
     task_id: str | None = None
+
+    @property
+    def request(self) -> Request:
+        """A starlette Request, made only by handlers that read a body."""
+        return Request(self.scope, self.receive)
 
 
 Handler = Callable[[Call], Awaitable[Any]]
@@ -92,7 +98,7 @@ class Upstream:
     async def get_task_record(self, call: Call) -> Any:
         call.fault = await self.fake.gate("recordInfo", call.api_key)
         account = self.fake.authenticate(call.api_key)
-        params = query(call.request)
+        params = query(call.scope)
         rejection = call.op.reject_query(params)
         if rejection is not None:
             raise ApiError(rejection.code, rejection.msg)
@@ -125,8 +131,7 @@ class UpstreamEndpoint:
         self.mirror = mirror
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        call = Call(request, self.op, bearer(request))
+        call = Call(scope, receive, self.op, bearer(scope))
         content_type = envelope.JSON_BYTES
         try:
             body, status, code = envelope.ok(await self.handler(call)), 200, 200
@@ -162,7 +167,7 @@ def _journal(fake: Fake, call: Call, status: int, code: int | None) -> None:
             journal.next_seq(),
             fake.clock.now_ms(),
             call.op.method,
-            call.request.scope["path"],
+            call.scope["path"],
             call.op.operation_id,
             call.api_key,
             status,

@@ -7,13 +7,14 @@ from urllib.parse import parse_qsl
 
 import orjson
 from starlette.requests import Request
+from starlette.types import Scope
 
 _NOT_JSON = object()
 
 
-def bearer(request: Request) -> str | None:
+def bearer(scope: Scope) -> str | None:
     """The API key of `Authorization: Bearer <key>`, or None (read from the raw headers)."""
-    for name, value in request.scope["headers"]:
+    for name, value in scope["headers"]:
         if name == b"authorization":
             scheme, _, key = value.decode("latin-1").partition(" ")
             key = key.strip()
@@ -21,9 +22,9 @@ def bearer(request: Request) -> str | None:
     return None
 
 
-def query(request: Request) -> dict[str, str]:
+def query(scope: Scope) -> dict[str, str]:
     """The query string as a dict (the last value of a repeated name wins)."""
-    raw = request.scope["query_string"]
+    raw = scope["query_string"]
     if not raw:
         return {}
     text = raw.decode("latin-1")

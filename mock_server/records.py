@@ -7,12 +7,11 @@ from typing import Any
 import orjson
 
 from .lifecycle import progress_at, state_at, updated_at
-from .models import Task, TaskState
+from .models import Task
 
 CALLBACK_OK = "Playground task completed successfully."
 CALLBACK_FAILED = "Playground task failed."
-# kie's successFlag elsewhere: 0 generating, 1 success, 3 generation failed.
-SUCCESS_FLAGS = {TaskState.SUCCESS: 1, TaskState.FAIL: 3}
+# successFlag follows kie's other job APIs: 0 generating, 1 success, 3 generation failed.
 
 
 def cost_seconds(task: Task) -> int:
@@ -26,25 +25,48 @@ def result_json(urls: list[str]) -> str:
 
 def record(task: Task, now_ms: int, urls: list[str]) -> dict[str, Any]:
     """recordInfo's `data`: the live shape (failCode null unless failed, costTime in s)."""
+    if now_ms >= task.complete_ms:
+        return _terminal(task, urls)
     state = state_at(task, now_ms)
-    done = state is TaskState.SUCCESS
-    failed = state is TaskState.FAIL
-    terminal = done or failed
     return {
         "taskId": task.task_id,
         "model": task.model,
         "state": state.value,
         "param": task.param,
-        "resultJson": result_json(urls) if done else None,
-        "failCode": task.failure.code if failed and task.failure else None,
-        "failMsg": task.failure.msg if failed and task.failure else None,
-        "costTime": cost_seconds(task) if terminal else None,
-        "completeTime": task.complete_ms if terminal else None,
+        "resultJson": None,
+        "failCode": None,
+        "failMsg": None,
+        "costTime": None,
+        "completeTime": None,
         "createTime": task.created_ms,
         "updateTime": updated_at(task, now_ms),
         "progress": progress_at(task, now_ms),
-        "creditsConsumed": task.credits if done else (0 if failed else None),
-        "successFlag": SUCCESS_FLAGS.get(state, 0),
+        "creditsConsumed": None,
+        "successFlag": 0,
+        "response": None,
+        "paramJson": task.param,
+    }
+
+
+def _terminal(task: Task, urls: list[str]) -> dict[str, Any]:
+    """An ended task's record: the same at every read from its end on."""
+    failure = task.failure
+    done = failure is None
+    return {
+        "taskId": task.task_id,
+        "model": task.model,
+        "state": "success" if done else "fail",
+        "param": task.param,
+        "resultJson": result_json(urls) if done else None,
+        "failCode": None if failure is None else failure.code,
+        "failMsg": None if failure is None else failure.msg,
+        "costTime": cost_seconds(task),
+        "completeTime": task.complete_ms,
+        "createTime": task.created_ms,
+        "updateTime": task.complete_ms,
+        "progress": 100,
+        "creditsConsumed": task.credits if done else 0,
+        "successFlag": 1 if done else 3,
         "response": {"resultUrls": urls} if done else None,
         "paramJson": task.param,
     }

@@ -182,18 +182,21 @@ class RunningServer:
 
 def start_server(
     settings: Settings | None = None,
-    fake: Fake | None = None,
+    prepare: Callable[[Fake], None] | None = None,
     wrap: Callable[[ASGIApp], ASGIApp] | None = None,
 ) -> RunningServer:
-    """Serve a fake on 127.0.0.1 (a free port unless `settings.port` names one); `wrap` puts
-    middleware around the app (tests use it to serve deliberately broken variants)."""
+    """Serve a fake on 127.0.0.1 (a free port unless `settings.port` names one). The fake is
+    built here, after the port is bound, so the URLs it hands out point at this server;
+    `prepare` may alter it before it serves, and `wrap` puts middleware around the app (tests
+    use both to serve deliberately broken variants)."""
     settings = settings if settings is not None else Settings(port=0)
     sock = socket.socket(socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((settings.host, settings.port))
     settings = settings.replace(port=sock.getsockname()[1])
-    if fake is None:
-        fake = Fake(settings)
+    fake = Fake(settings)
+    if prepare is not None:
+        prepare(fake)
     app = create_app(fake=fake)
     served: ASGIApp = wrap(app) if wrap is not None else app
     config = uvicorn.Config(served, log_level="warning", lifespan="on", access_log=False)

@@ -3,13 +3,14 @@ naming the difference, against each deliberately broken variant."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from contract_tests import drift
-from mock_server.fake import Fake
 from mock_server.settings import Settings
 from mock_server.testing import start_server
 from tests.conftest import make_settings
@@ -48,13 +49,7 @@ def test_contract_kit_passes_against_the_fake_over_http(tmp_path: Path) -> None:
 def test_contract_kit_fails_on_a_broken_fake_and_names_the_difference(
     tmp_path: Path, mutant: Mutant
 ) -> None:
-    settings = _settings()
-    fake = Fake(settings.replace(port=0))
-    server = start_server(settings, wrap=mutant.wrap) if mutant.alter is None else None
-    if mutant.alter is not None:
-        mutant.alter(fake)
-        server = start_server(settings, fake=fake)
-    assert server is not None
+    server = start_server(_settings(), prepare=mutant.alter, wrap=mutant.wrap)
     try:
         code = drift.run(server.url, None, tmp_path, extra_env=QUICK)
     finally:
@@ -68,12 +63,8 @@ def test_contract_kit_fails_on_a_broken_fake_and_names_the_difference(
 
 
 def test_contract_kit_plain_schemathesis_cli_passes_against_a_mirroring_fake() -> None:
-    import subprocess
-    import sys
-    from pathlib import Path as P
-
     server = start_server(_settings().replace(http_status="mirror", time_scale=0.0))
-    root = P(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parent.parent
     try:
         result = subprocess.run(
             [

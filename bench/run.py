@@ -27,9 +27,9 @@ from typing import Any
 
 import httpx
 
-from mock_server.app import create_app
-from mock_server.fake import Fake
-from mock_server.settings import Settings
+from ideogram_mock.core.engine import Fake
+from ideogram_mock.server.app import create_app
+from ideogram_mock.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_BODY = json.loads((ROOT / "fixtures" / "seed" / "create_task_character.json").read_text())
@@ -98,7 +98,7 @@ def bench_http(seconds: int) -> Results:
     body = json.dumps({k: v for k, v in SEED_BODY.items() if k != "callBackUrl"})
     fake_port = _free_port()
     fake = _start(
-        [sys.executable, "-m", "mock_server", "serve", "--port", str(fake_port),
+        [sys.executable, "-m", "ideogram_mock", "serve", "--port", str(fake_port),
          "--rate-limit", "off", "--credits", "1000000000000", "--time-scale", "0"],
     )  # fmt: skip
     base = f"http://127.0.0.1:{fake_port}"
@@ -265,7 +265,7 @@ def bench_startup(runs: int) -> Results:
 
     port = _free_port()
     fake = measure(
-        [sys.executable, "-m", "mock_server", "serve", "--port", str(port)],
+        [sys.executable, "-m", "ideogram_mock", "serve", "--port", str(port)],
         f"http://127.0.0.1:{port}/api/v1/chat/credit",
     )
     port = _free_port()
@@ -293,7 +293,7 @@ async def _lifecycles(count: int, served_by_fake: bool) -> list[float]:
     (kie_mock's machinery) or, as the baseline, by respx routes with fixed answers."""
     import respx
 
-    from mock_server.inprocess import KieMock
+    from ideogram_mock.testing.inprocess import KieMock
 
     durations = []
     mock = KieMock(Settings(clock="manual", rate_limit=None, credits=10**15))

@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from mock_server.app import create_app
-from mock_server.conformance import Conformance
-from mock_server.fake import Fake
-from mock_server.settings import Settings
+from ideogram_mock.core.engine import Fake
+from ideogram_mock.kit.conformance import Conformance
+from ideogram_mock.server.app import create_app
+from ideogram_mock.settings import Settings
 
 pytest_plugins = ("pytester",)
 ROOT = Path(__file__).resolve().parent.parent

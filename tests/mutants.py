@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mock_server.fake import Fake
+from ideogram_mock.core.engine import Fake
 
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
 

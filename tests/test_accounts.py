@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from mock_server.accounts import Accounts
-from mock_server.errors import ApiError
-from mock_server.ratelimit import RateLimiter
-from mock_server.settings import RateLimit
+from ideogram_mock.core.accounts import Accounts
+from ideogram_mock.core.errors import ApiError
+from ideogram_mock.core.ratelimit import RateLimiter
+from ideogram_mock.settings import RateLimit
 
 
 def test_accounts_open_mode_makes_an_account_per_key() -> None:

@@ -7,8 +7,8 @@ import time
 import httpx
 import pytest
 
-from mock_server.app import create_app
-from mock_server.fake import Fake
+from ideogram_mock.core.engine import Fake
+from ideogram_mock.server.app import create_app
 from tests.conftest import BASE, Kie, local_body, make_settings
 
 pytestmark = pytest.mark.anyio

@@ -4,9 +4,9 @@ from typing import Any
 
 import pytest
 
-from mock_server.callbacks import CallbackDispatcher, HostPolicy, signature
-from mock_server.clock import ManualClock
-from mock_server.journal import CallbackAttempt, Journal
+from ideogram_mock.core.callbacks import CallbackDispatcher, HostPolicy, signature
+from ideogram_mock.core.clock import ManualClock
+from ideogram_mock.core.journal import CallbackAttempt, Journal
 
 pytestmark = pytest.mark.anyio
 

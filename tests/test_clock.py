@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from mock_server.clock import MANUAL_EPOCH_MS, ManualClock, RealClock, make_clock
+from ideogram_mock.core.clock import MANUAL_EPOCH_MS, ManualClock, RealClock, make_clock
 
 
 def test_clock_manual_starts_at_its_epoch_and_moves_only_when_told() -> None:

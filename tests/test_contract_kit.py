@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from contract_tests import drift
-from mock_server.settings import Settings
-from mock_server.testing import start_server
+from ideogram_mock.kit import drift
+from ideogram_mock.settings import Settings
+from ideogram_mock.testing.handle import start_server
 from tests.conftest import make_settings
 from tests.mutants import MUTANTS, Mutant
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from mock_server.errors import ControlError
-from mock_server.faults import RuleBook, triggers_in
-from mock_server.models import Failure
+from ideogram_mock.core.errors import ControlError
+from ideogram_mock.core.rules import RuleBook, triggers_in
+from ideogram_mock.core.tasks import Failure
 
 
 def test_faults_rules_apply_in_order_and_are_used_up() -> None:

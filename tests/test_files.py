@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from mock_server.files import Files
+from ideogram_mock.core.files import Files
 
 
 def test_files_urls_round_trip_and_are_signed() -> None:

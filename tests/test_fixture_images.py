@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fixtures import make_images
-from mock_server import images
+from ideogram_mock.core import images
 
 
 def test_fixture_images_script_makes_every_file(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mock_server import images
+from ideogram_mock.core import images
 from tests.conftest import BASE, Kie, local_body, make_settings, seed
 
 pytestmark = pytest.mark.anyio

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from mock_server import images
+from ideogram_mock.core import images
 
 
 @pytest.mark.parametrize("fmt", ["png", "jpeg", "webp"])

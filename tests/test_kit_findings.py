@@ -9,10 +9,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from contract_tests.drift import junit, markdown
-from contract_tests.findings import ADDITIVE, BREAKING, Differ, Finding, Findings
-from contract_tests.session import Tracker
-from mock_server.spec import load_spec
+from ideogram_mock.kit.drift import junit, markdown
+from ideogram_mock.kit.findings import ADDITIVE, BREAKING, Differ, Finding, Findings
+from ideogram_mock.kit.kie.session import Tracker
+from ideogram_mock.server.spec import load_spec
 from tests.conftest import seed
 
 RECORD = {"$ref": "#/components/schemas/RecordInfoOk"}

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from mock_server.lifecycle import progress_at, state_at, timeline, updated_at
-from mock_server.models import Failure, Task, TaskState
+from ideogram_mock.core.tasks import Failure, Task, TaskState
+from ideogram_mock.core.timeline import progress_at, state_at, timeline, updated_at
 
 
 def _task(phases_ms: tuple[int, int, int], failure: Failure | None = None) -> Task:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mock_server.settings import Settings
-from mock_server.testing import running_server
+from ideogram_mock.settings import Settings
+from ideogram_mock.testing.handle import running_server
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 

@@ -5,9 +5,9 @@ import json
 import orjson
 import pytest
 
-from mock_server.models import Failure, Task
-from mock_server.records import callback_body, record
-from mock_server.spec import load_spec
+from ideogram_mock.core.tasks import Failure, Task
+from ideogram_mock.providers.kie.records import callback_body, record
+from ideogram_mock.server.spec import load_spec
 
 URLS = ["http://127.0.0.1:8000/files/t/0.png?expires=1&sig=ab"]
 

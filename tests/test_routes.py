@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from mock_server.routes import SpecMismatch, build_routes
-from mock_server.spec import load_spec
+from ideogram_mock.server.routes import SpecMismatch, build_routes
+from ideogram_mock.server.spec import load_spec
 
 
 def test_routes_start_up_fails_when_a_handler_is_missing_or_extra() -> None:

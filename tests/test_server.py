@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from fixtures.make_images import HERE as IMAGES
-from mock_server.testing import CallbackReceiver, RunningServer, start_server
+from ideogram_mock.testing.handle import CallbackReceiver, RunningServer, start_server
 from tests.conftest import CONFORMANCE, assert_conforms, local_body, make_settings, seed
 
 AUTH = {"Authorization": "Bearer k1"}
@@ -229,7 +229,7 @@ def test_server_strict_inputs_fail_tasks_kie_would_refuse(
 
 def test_server_cli_serve_prints_its_urls_and_answers() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mock_server", "serve", "--port", "0", "--clock", "manual"],
+        [sys.executable, "-m", "ideogram_mock", "serve", "--port", "0", "--clock", "manual"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -261,7 +261,7 @@ def test_server_cli_serve_prints_its_urls_and_answers() -> None:
 
 def test_server_cli_refuses_bad_settings_clearly() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "mock_server", "serve", "--rate-limit", "0/0s", "--port", "0"],
+        [sys.executable, "-m", "ideogram_mock", "serve", "--rate-limit", "0/0s", "--port", "0"],
         capture_output=True,
         text=True,
         timeout=30,
@@ -273,7 +273,7 @@ def test_server_cli_refuses_bad_settings_clearly() -> None:
 def test_server_env_variables_configure_the_cli() -> None:
     env = {"IDEOGRAM_MOCK_HTTP_STATUS": "sideways", "PATH": ""}
     result = subprocess.run(
-        [sys.executable, "-m", "mock_server", "serve", "--port", "0"],
+        [sys.executable, "-m", "ideogram_mock", "serve", "--port", "0"],
         capture_output=True,
         text=True,
         timeout=30,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from mock_server.settings import RateLimit, Settings, from_env
+from ideogram_mock.settings import RateLimit, Settings, from_env
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
-from mock_server.spec import CONTROL, UPSTREAM, load_document, load_spec
+from ideogram_mock.server.spec import CONTROL, UPSTREAM, load_document, load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "fixtures" / "seed"

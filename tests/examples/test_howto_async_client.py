@@ -9,8 +9,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from mock_server.images import sniff
-from mock_server.inprocess import KieMock
+from ideogram_mock.core.images import sniff
+from ideogram_mock.testing.inprocess import KieMock
 from tests.examples.kie_client import AsyncKie
 
 pytestmark = pytest.mark.anyio

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from mock_server.testing import CallbackReceiver, KieServer
+from ideogram_mock.testing.handle import CallbackReceiver, KieServer
 from tests.examples.kie_client import SyncKie, TaskFailed
 
 

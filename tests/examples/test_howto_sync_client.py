@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from mock_server.inprocess import KieMock
+from ideogram_mock.testing.inprocess import KieMock
 from tests.examples.kie_client import SyncKie, TaskFailed
 
 PORTRAIT = "https://cdn.example.com/me.png"

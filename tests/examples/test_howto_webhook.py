@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from mock_server.inprocess import KieMock
+from ideogram_mock.testing.inprocess import KieMock
 
 pytestmark = pytest.mark.anyio
 HOOK = "https://my-app.example.com/kie/webhook"

@@ -1,0 +1,46 @@
+"""A stateful fake of the Ideogram Character API as its resellers serve it (kie.ai first), with
+pytest fixtures and a contract kit.
+
+The public names load on first use, so `import ideogram_mock` (and the pytest plugin that
+pytest loads at start-up) costs almost nothing until a name is needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from ideogram_mock.server.app import create_app
+    from ideogram_mock.settings import RateLimit, Settings
+    from ideogram_mock.testing.handle import KieHandle, KieServer
+    from ideogram_mock.testing.inprocess import KieMock
+
+_EXPORTS = {
+    "create_app": "ideogram_mock.server.app",
+    "Settings": "ideogram_mock.settings",
+    "RateLimit": "ideogram_mock.settings",
+    "KieHandle": "ideogram_mock.testing.handle",
+    "KieServer": "ideogram_mock.testing.handle",
+    "KieMock": "ideogram_mock.testing.inprocess",
+}
+__all__ = [
+    "KieHandle",
+    "KieMock",
+    "KieServer",
+    "RateLimit",
+    "Settings",
+    "__version__",
+    "create_app",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ideogram_mock' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,211 @@
+"""Callback delivery: scheduled on the fake clock, signed, retried with backoff, journaled."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import heapq
+import hmac
+import ipaddress
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import anyio
+import httpx
+import orjson
+
+from ideogram_mock.core.clock import Clock
+from ideogram_mock.core.journal import CallbackAttempt, Journal
+
+# Seen live on kie's callbacks.
+HEADERS = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "okhttp/3.14.9"}
+
+
+class Sender(Protocol):
+    """Sends one POST; returns the HTTP status, raises on a transport error or timeout."""
+
+    def __call__(
+        self, url: str, body: bytes, headers: dict[str, str], timeout: float
+    ) -> Awaitable[int]: ...
+
+
+class HttpxSender:
+    """POSTs with one pooled client per event loop (a client is bound to the loop it ran on,
+    and making one per call costs milliseconds of TLS set-up)."""
+
+    def __init__(self) -> None:
+        self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+            self._loop = loop
+        response = await self._client.post(url, content=body, headers=headers, timeout=timeout)
+        return response.status_code
+
+    async def aclose(self) -> None:
+        if self._client is not None and self._loop is asyncio.get_running_loop():
+            await self._client.aclose()
+        self._client = None
+
+
+def signature(key: str, task_id: str, timestamp: str) -> str:
+    """kie's webhook signature: base64(HMAC-SHA256(key, taskId + "." + timestamp))."""
+    mac = hmac.new(key.encode(), f"{task_id}.{timestamp}".encode(), hashlib.sha256)
+    return base64.b64encode(mac.digest()).decode()
+
+
+class HostPolicy:
+    """Which hosts callbacks may reach: names, IP networks (CIDR), or `*` for any."""
+
+    def __init__(self, allowed: tuple[str, ...]) -> None:
+        self.any = "*" in allowed
+        self.names = {a.lower() for a in allowed if not _is_network(a)}
+        self.networks = [ipaddress.ip_network(a, strict=False) for a in allowed if _is_network(a)]
+
+    def allows(self, url: str) -> bool:
+        if self.any:
+            return True
+        host = (urlsplit(url).hostname or "").lower()
+        if host in self.names:
+            return True
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in net for net in self.networks)
+
+
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(order=True)
+class Due:
+    at_ms: int
+    seq: int
+    task_id: str = field(compare=False)
+    url: str = field(compare=False)
+    attempt: int = field(compare=False, default=1)
+
+
+class CallbackDispatcher:
+    def __init__(
+        self,
+        clock: Clock,
+        body_for: Callable[[str], dict[str, Any] | None],
+        journal: Journal[CallbackAttempt],
+        *,
+        hmac_key: str | None,
+        retries: int,
+        backoff_s: float,
+        timeout_s: float,
+        hosts: tuple[str, ...] = ("*",),
+        sender: Sender | None = None,
+    ) -> None:
+        self.hosts = HostPolicy(hosts)
+        self.clock = clock
+        self.body_for = body_for
+        self.journal = journal
+        self.hmac_key = hmac_key
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.timeout_s = timeout_s
+        self.sender: Sender = sender if sender is not None else HttpxSender()
+        self._heap: list[Due] = []
+        self._seq = 0
+        self._wake: anyio.Event | None = None
+
+    @property
+    def pending(self) -> int:
+        return len(self._heap)
+
+    def next_due(self) -> int | None:
+        return self._heap[0].at_ms if self._heap else None
+
+    def reset(self) -> None:
+        self._heap.clear()
+
+    def schedule(self, task_id: str, url: str, at_ms: int, attempt: int = 1) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, Due(at_ms, self._seq, task_id, url, attempt))
+        if self._wake is not None:
+            self._wake.set()
+
+    def _pop_due(self, now_ms: int) -> list[Due]:
+        due = []
+        while self._heap and self._heap[0].at_ms <= now_ms:
+            due.append(heapq.heappop(self._heap))
+        return due
+
+    async def deliver_due(self) -> int:
+        """Attempt every delivery due by now, concurrently; returns how many were attempted."""
+        due = self._pop_due(self.clock.now_ms())
+        if due:
+            async with anyio.create_task_group() as tg:
+                for item in due:
+                    tg.start_soon(self._attempt, item)
+        return len(due)
+
+    async def _attempt(self, item: Due) -> None:
+        body = self.body_for(item.task_id)
+        if body is None:  # the task was forgotten (reset) after scheduling
+            return
+        now_ms = self.clock.now_ms()
+        headers = dict(HEADERS)
+        if self.hmac_key:
+            stamp = str(now_ms // 1000)
+            headers["X-Webhook-Timestamp"] = stamp
+            headers["X-Webhook-Signature"] = signature(self.hmac_key, item.task_id, stamp)
+        status: int | None = None
+        error: str | None = None
+        started = time.perf_counter()
+        blocked = not self.hosts.allows(item.url)
+        if blocked:
+            error = "blocked: the host is not in --callback-hosts (default: loopback only)"
+        else:
+            try:
+                status = await self.sender(item.url, orjson.dumps(body), headers, self.timeout_s)
+            except Exception as exc:  # any failure to deliver is journaled, never raised
+                error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        latency = (time.perf_counter() - started) * 1000
+        ok = status is not None and 200 <= status < 300
+        if not ok and error is None:
+            error = f"HTTP {status}"
+        self.journal.append(
+            CallbackAttempt(
+                item.task_id, item.url, item.attempt, now_ms, ok, status, latency, error,
+                headers, body,
+            )
+        )  # fmt: skip
+        if not ok and not blocked and item.attempt <= self.retries:
+            delay_ms = round(self.backoff_s * 1000 * 2 ** (item.attempt - 1))
+            self.schedule(item.task_id, item.url, now_ms + delay_ms, item.attempt + 1)
+
+    async def aclose(self) -> None:
+        closer = getattr(self.sender, "aclose", None)
+        if closer is not None:
+            await closer()
+
+    async def run(self) -> None:
+        """Deliver on the real clock until cancelled (the app's lifespan owns this)."""
+        async with anyio.create_task_group() as tg:
+            while True:
+                self._wake = anyio.Event()
+                now = self.clock.now_ms()
+                for item in self._pop_due(now):
+                    tg.start_soon(self._attempt, item)
+                next_at = self.next_due()
+                delay = None if next_at is None else max(0.0, (next_at - now) / 1000)
+                with anyio.move_on_after(delay if delay is not None else float("inf")):
+                    await self._wake.wait()

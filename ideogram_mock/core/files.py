@@ -1,0 +1,95 @@
+"""Result files: signed, expiring URLs on the fake itself, and the images behind them."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+from ideogram_mock.core import images
+from ideogram_mock.core.tasks import Task
+
+EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
+_NAME = re.compile(r"^(\d)\.(png|jpg|webp)$")
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """A parsed file URL: which task's which image, and its signed expiry (Unix s)."""
+
+    task_id: str
+    index: int
+    ext: str
+    expires: int | None
+    sig: str | None
+
+
+class Files:
+    def __init__(self, base_url: str, secret: str, image_format: str, cache_size: int = 16):
+        self.base_url = base_url
+        self._secret = secret.encode()
+        self.ext = EXTENSIONS[image_format]
+        self.image_format = image_format
+        self._cache: OrderedDict[tuple[int, int, int, str], bytes] = OrderedDict()
+        self._cache_size = cache_size
+
+    def _sign(self, task_id: str, name: str, expires: int) -> str:
+        # Keyed BLAKE2b is a MAC in its own right and several times cheaper than HMAC-SHA256.
+        msg = f"{task_id}/{name}:{expires}".encode()
+        return hashlib.blake2b(msg, key=self._secret[:64], digest_size=10).hexdigest()
+
+    def url(self, task_id: str, index: int, expires_ms: int) -> str:
+        name = f"{index}.{self.ext}"
+        expires = expires_ms // 1000
+        sig = self._sign(task_id, name, expires)
+        return f"{self.base_url}/files/{task_id}/{name}?expires={expires}&sig={sig}"
+
+    def result_urls(self, task: Task, ttl_ms: int) -> list[str]:
+        expires = task.complete_ms + ttl_ms
+        return [self.url(task.task_id, i, expires) for i in range(task.num_images)]
+
+    def parse(self, url: str) -> FileRef | None:
+        """The file a URL of this fake names, or None for anything else."""
+        parts = urlsplit(url)
+        base = urlsplit(self.base_url)
+        if (parts.scheme, parts.netloc) != (base.scheme, base.netloc):
+            return None
+        prefix = base.path.rstrip("/") + "/files/"
+        if not parts.path.startswith(prefix):
+            return None
+        segments = parts.path[len(prefix) :].split("/")
+        if len(segments) != 2:
+            return None
+        return self.ref(segments[0], segments[1], parts.query)
+
+    def ref(self, task_id: str, name: str, query: str) -> FileRef | None:
+        match = _NAME.match(name)
+        if match is None:
+            return None
+        params = parse_qs(query)
+        expires_raw = params.get("expires", [""])[0]
+        expires = int(expires_raw) if expires_raw.isdigit() else None
+        return FileRef(task_id, int(match[1]), match[2], expires, params.get("sig", [None])[0])
+
+    def signature_ok(self, ref: FileRef) -> bool:
+        if ref.expires is None or ref.sig is None:
+            return False
+        expected = self._sign(ref.task_id, f"{ref.index}.{ref.ext}", ref.expires)
+        return hmac.compare_digest(expected, ref.sig)
+
+    def render(self, task: Task, index: int) -> bytes:
+        """The image for a task's result `index` (the same bytes every time)."""
+        width, height = task.size
+        key = (width, height, images.key_of(task.image_key, index), self.image_format)
+        data = self._cache.get(key)
+        if data is None:
+            data = images.generated_image(width, height, key[2], self.image_format)
+            self._cache[key] = data
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
+        return data

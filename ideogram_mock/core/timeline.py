@@ -1,0 +1,84 @@
+"""Pure lifecycle: how long a task takes, and its state and progress at a moment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ideogram_mock.core.tasks import Task, TaskState
+
+# Seconds at time scale 1, close to the ~20 s seen live for one BALANCED image.
+WAITING_S = 1.0
+QUEUING_S = 2.0
+GENERATING_S = {"TURBO": 8.0, "BALANCED": 14.0, "QUALITY": 20.0}
+PER_EXTRA_IMAGE_S = {"TURBO": 2.0, "BALANCED": 3.0, "QUALITY": 4.0}
+# A failing task gives up a quarter of the way through generating.
+FAIL_FRACTION = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """Offsets in ms from creation at which the task enters queuing, generating, and ends."""
+
+    queuing: int
+    generating: int
+    complete: int
+
+
+def timeline(
+    speed: str,
+    num_images: int,
+    time_scale: float,
+    *,
+    fails: bool = False,
+    total_s: float | None = None,
+) -> Timeline:
+    """The task's phases; `total_s` (from a rule) fixes the whole duration instead."""
+    waiting, queuing = WAITING_S, QUEUING_S
+    generating = GENERATING_S[speed] + PER_EXTRA_IMAGE_S[speed] * (num_images - 1)
+    if fails:
+        generating *= FAIL_FRACTION
+    if total_s is not None:
+        natural = waiting + queuing + generating
+        ratio = total_s / natural
+        waiting, queuing, generating = waiting * ratio, queuing * ratio, generating * ratio
+    else:
+        waiting, queuing, generating = (
+            waiting * time_scale,
+            queuing * time_scale,
+            generating * time_scale,
+        )
+    # Boundaries from cumulative sums, so rounding never stretches the whole.
+    return Timeline(
+        round(waiting * 1000),
+        round((waiting + queuing) * 1000),
+        round((waiting + queuing + generating) * 1000),
+    )
+
+
+def state_at(task: Task, now_ms: int) -> TaskState:
+    """The task's state at `now_ms`; terminal from `complete_ms` on, never changing after."""
+    if now_ms >= task.complete_ms:
+        return TaskState.FAIL if task.failure is not None else TaskState.SUCCESS
+    if now_ms >= task.generating_ms:
+        return TaskState.GENERATING
+    if now_ms >= task.queuing_ms:
+        return TaskState.QUEUING
+    return TaskState.WAITING
+
+
+def progress_at(task: Task, now_ms: int) -> int:
+    """0–100: 0 until generating, then linear, 100 when ended."""
+    if now_ms >= task.complete_ms:
+        return 100
+    if now_ms < task.generating_ms:
+        return 0
+    span = task.complete_ms - task.generating_ms
+    return min(99, (now_ms - task.generating_ms) * 100 // span)
+
+
+def updated_at(task: Task, now_ms: int) -> int:
+    """The time of the last state change at or before `now_ms`."""
+    for moment in (task.complete_ms, task.generating_ms, task.queuing_ms):
+        if now_ms >= moment:
+            return moment
+    return task.created_ms

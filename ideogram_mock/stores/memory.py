@@ -1,0 +1,29 @@
+"""Tasks in memory, by id, in creation order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ideogram_mock.core.tasks import Task
+
+
+class TaskStore:
+    def __init__(self) -> None:
+        self._tasks: dict[str, Task] = {}
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def __iter__(self) -> Iterator[Task]:
+        return iter(self._tasks.values())
+
+    def add(self, task: Task) -> None:
+        if task.task_id in self._tasks:
+            raise KeyError(f"task {task.task_id} exists")
+        self._tasks[task.task_id] = task
+
+    def get(self, task_id: str) -> Task | None:
+        return self._tasks.get(task_id)
+
+    def clear(self) -> None:
+        self._tasks.clear()

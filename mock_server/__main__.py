@@ -1,9 +1,0 @@
-"""`python -m mock_server` is `ideogram-mock`."""
-
-from __future__ import annotations
-
-import sys
-
-from .cli import main
-
-sys.exit(main())

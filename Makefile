@@ -6,6 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 URL    ?=
+PROVIDER ?= kie
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -42,15 +43,15 @@ format: $(STAMP) ## apply ruff's formatting and safe fixes
 serve: $(STAMP) ## run the fake on $(HOST):$(PORT) with its defaults (extra flags: ARGS="--clock manual")
 	$(VENV)/bin/ideogram-mock serve --host $(HOST) --port $(PORT) $(ARGS)
 
-contract: $(STAMP) ## the contract kit: in-process fake, or any server with URL=http://127.0.0.1:8000
-	CONTRACT_URL="$(URL)" $(PY) -m pytest --pyargs ideogram_mock.kit.kie -p no:cacheprovider -v $(PYTEST_ARGS)
+contract: $(STAMP) ## the contract kit (PROVIDER=kie): in-process fake, or any server with URL=http://127.0.0.1:8000
+	CONTRACT_URL="$(URL)" $(PY) -m pytest --pyargs ideogram_mock.kit.$(PROVIDER) -p no:cacheprovider -v $(PYTEST_ARGS)
 
 contract-live: $(STAMP) ## the kit against the real endpoint: needs KIE_BASE_URL and KIE_API_KEY
 	@test -n "$$KIE_BASE_URL" -a -n "$$KIE_API_KEY" || (echo "set KIE_BASE_URL and KIE_API_KEY (KIE_READ_ONLY=1 spends nothing)"; exit 2)
-	KIT_TARGET=live $(PY) -m pytest --pyargs ideogram_mock.kit.kie -p no:cacheprovider -v $(PYTEST_ARGS)
+	KIT_TARGET=live $(PY) -m pytest --pyargs ideogram_mock.kit.$(PROVIDER) -p no:cacheprovider -v $(PYTEST_ARGS)
 
 drift: $(STAMP) ## drift report (reports/drift.md + drift.xml) for URL=… (default: the fake), LIVE=1 for kie.ai
-	$(VENV)/bin/ideogram-mock drift $(if $(URL),--url $(URL)) $(if $(LIVE),--live --url $$KIE_BASE_URL --api-key $$KIE_API_KEY) --out reports
+	$(VENV)/bin/ideogram-mock drift --provider $(PROVIDER) $(if $(URL),--url $(URL)) $(if $(LIVE),--live --url $$KIE_BASE_URL --api-key $$KIE_API_KEY) --out reports
 
 bench: $(STAMP) ## benchmarks (wrk over loopback + in-process); figures and ratios, never asserts
 	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) \

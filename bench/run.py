@@ -28,7 +28,8 @@ from typing import Any
 import httpx
 
 from ideogram_mock.core.engine import Fake
-from ideogram_mock.server.app import create_app
+from ideogram_mock.providers.kie.api import order_of
+from ideogram_mock.server.app import create_app, make_fake
 from ideogram_mock.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,14 +164,14 @@ def bench_http(seconds: int) -> Results:
 
 def _fake(**changes: Any) -> Fake:
     settings = Settings(clock="manual", rate_limit=None, credits=10**15, **changes)
-    return Fake(settings)
+    return make_fake(settings)
 
 
 async def _fill(fake: Fake, count: int) -> list[str]:
     account = fake.authenticate(KEY)
     ids = []
     for _ in range(count):
-        task = await fake.create_task(account, SEED_BODY)
+        task = await fake.create_task(account, order_of(SEED_BODY))
         ids.append(task.task_id)
     return ids
 

@@ -13,20 +13,26 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from ideogram_mock.server.app import create_app
+    from ideogram_mock.server.app import create_app, make_fake
     from ideogram_mock.settings import RateLimit, Settings
-    from ideogram_mock.testing.handle import KieHandle, KieServer
+    from ideogram_mock.testing.handle import Handle, HandleError, KieHandle
     from ideogram_mock.testing.inprocess import KieMock
+    from ideogram_mock.testing.live import KieServer
 
 _EXPORTS = {
     "create_app": "ideogram_mock.server.app",
     "Settings": "ideogram_mock.settings",
     "RateLimit": "ideogram_mock.settings",
+    "Handle": "ideogram_mock.testing.handle",
+    "HandleError": "ideogram_mock.testing.handle",
     "KieHandle": "ideogram_mock.testing.handle",
-    "KieServer": "ideogram_mock.testing.handle",
+    "KieServer": "ideogram_mock.testing.live",
+    "make_fake": "ideogram_mock.server.app",
     "KieMock": "ideogram_mock.testing.inprocess",
 }
 __all__ = [
+    "Handle",
+    "HandleError",
     "KieHandle",
     "KieMock",
     "KieServer",
@@ -34,6 +40,7 @@ __all__ = [
     "Settings",
     "__version__",
     "create_app",
+    "make_fake",
 ]
 
 

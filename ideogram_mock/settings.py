@@ -39,6 +39,7 @@ class RateLimit:
 class Settings:
     """Everything the fake can be told; the defaults are `make serve`'s."""
 
+    providers: tuple[str, ...] = ()  # which providers to serve; none named: all of them
     host: str = "127.0.0.1"
     port: int = 8000
     seed: int = 0
@@ -100,6 +101,7 @@ class Settings:
         out = dataclasses.asdict(self)
         out["rate_limit"] = str(self.rate_limit) if self.rate_limit else "off"
         out["api_keys"] = list(self.api_keys)
+        out["providers"] = list(self.providers)
         out["callback_hosts"] = list(self.callback_hosts)
         out["webhook_hmac_key"] = "***" if self.webhook_hmac_key else None
         out["base_url"] = self.base_url
@@ -110,7 +112,7 @@ def _convert(name: str, raw: str) -> Any:
     kind = {f.name: f.type for f in dataclasses.fields(Settings)}[name]
     if name == "rate_limit":
         return RateLimit.parse(raw)
-    if name in ("api_keys", "callback_hosts"):
+    if name in ("api_keys", "callback_hosts", "providers"):
         return tuple(k.strip() for k in raw.split(",") if k.strip())
     if kind == "bool":
         if raw.strip().lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):

@@ -13,7 +13,7 @@ import pytest
 
 from ideogram_mock.core.engine import Fake
 from ideogram_mock.kit.conformance import Conformance
-from ideogram_mock.server.app import create_app
+from ideogram_mock.server.app import create_app, make_fake
 from ideogram_mock.settings import Settings
 
 pytest_plugins = ("pytester",)
@@ -122,7 +122,7 @@ def settings() -> Settings:
 
 @pytest.fixture
 async def kie(settings: Settings) -> AsyncIterator[Kie]:
-    fake = Fake(settings)
+    fake = make_fake(settings)
     transport = httpx.ASGITransport(app=create_app(fake=fake))
     async with (
         httpx.AsyncClient(

@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ideogram_mock.core.dialect import Delivery
 from ideogram_mock.core.engine import Fake
 
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
@@ -86,15 +87,15 @@ def _forget(body: dict[str, Any]) -> dict[str, Any]:
 
 def break_callbacks(fake: Fake) -> None:
     """Callbacks lose their data.resultJson."""
-    render = fake.dispatcher.body_for
+    render = fake.dispatcher.delivery_for
 
-    def body_for(task_id: str) -> dict[str, Any] | None:
-        body = render(task_id)
-        if body is not None:
-            body["data"].pop("resultJson", None)
-        return body
+    def delivery_for(task_id: str, now_ms: int) -> tuple[str, Delivery] | None:
+        found = render(task_id, now_ms)
+        if found is not None:
+            found[1].body["data"].pop("resultJson", None)
+        return found
 
-    fake.dispatcher.body_for = body_for
+    fake.dispatcher.delivery_for = delivery_for
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from ideogram_mock.core.accounts import Accounts
-from ideogram_mock.core.errors import ApiError
+from ideogram_mock.core.errors import InsufficientCredits, RateLimited, Unauthorized
 from ideogram_mock.core.ratelimit import RateLimiter
 from ideogram_mock.settings import RateLimit
 
@@ -13,28 +13,26 @@ def test_accounts_open_mode_makes_an_account_per_key() -> None:
     assert accounts.authenticate("x").credits == 50
     assert accounts.authenticate("x") is accounts.authenticate("x")
     for key in (None, ""):
-        with pytest.raises(ApiError) as info:
+        with pytest.raises(Unauthorized):
             accounts.authenticate(key)
-        assert info.value.code == 401
 
 
 def test_accounts_fixed_keys_refuse_strangers_until_put() -> None:
     accounts = Accounts(("a",), 10)
-    with pytest.raises(ApiError):
+    with pytest.raises(Unauthorized):
         accounts.authenticate("b")
     accounts.put("b", 3)
     assert accounts.authenticate("b").credits == 3
     accounts.reset()
-    with pytest.raises(ApiError):
+    with pytest.raises(Unauthorized):
         accounts.authenticate("b")
 
 
 def test_accounts_charge_refuses_when_short_and_refunds_on_time() -> None:
     account = Accounts((), 30).authenticate("k")
     account.charge(18, now_ms=0, refund_at=100)
-    with pytest.raises(ApiError) as info:
+    with pytest.raises(InsufficientCredits):
         account.charge(18, now_ms=50)
-    assert info.value.code == 402
     assert account.balance(99) == 12
     assert account.balance(100) == 30
 
@@ -43,10 +41,11 @@ def test_ratelimit_window_slides_and_refusals_do_not_count() -> None:
     limiter = RateLimiter(RateLimit(2, 1.0))
     limiter.hit("k", 0)
     limiter.hit("k", 10)
-    with pytest.raises(ApiError):
+    with pytest.raises(RateLimited) as info:
         limiter.hit("k", 500)
+    assert info.value.retry_after_ms == 500  # the first hit leaves the window at 1000
     limiter.hit("other", 500)
     limiter.hit("k", 1000)
-    with pytest.raises(ApiError):
+    with pytest.raises(RateLimited):
         limiter.hit("k", 1009)
     limiter.hit("k", 1010)

@@ -7,8 +7,7 @@ import time
 import httpx
 import pytest
 
-from ideogram_mock.core.engine import Fake
-from ideogram_mock.server.app import create_app
+from ideogram_mock.server.app import create_app, make_fake
 from tests.conftest import BASE, Kie, local_body, make_settings
 
 pytestmark = pytest.mark.anyio
@@ -235,6 +234,7 @@ async def test_admin_reset_forgets_everything_but_the_clock(kie: Kie) -> None:
         {
             "seq": 1,
             "atMs": now,
+            "provider": "kie",
             "method": "GET",
             "path": "/api/v1/jobs/recordInfo",
             "operationId": "getTaskRecord",
@@ -258,7 +258,7 @@ async def test_admin_settings_show_what_is_in_force(kie: Kie) -> None:
 
 
 async def test_admin_no_admin_leaves_only_the_api_and_files() -> None:
-    fake = Fake(make_settings(admin=False, time_scale=0))
+    fake = make_fake(make_settings(admin=False, time_scale=0))
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app(fake=fake)), base_url=BASE
     ) as client:
@@ -270,3 +270,32 @@ async def test_admin_no_admin_leaves_only_the_api_and_files() -> None:
         )
         url = record.json()["data"]["response"]["resultUrls"][0]
         assert (await client.get(url)).status_code == 200
+
+
+async def test_admin_views_name_the_provider_and_the_neutral_stage(kie: Kie) -> None:
+    task_id = await kie.create_id()
+    view = (await kie.control("GET", f"/_mock/tasks/{task_id}")).json()
+    assert (view["provider"], view["stage"], view["state"]) == ("kie", "pending", "waiting")
+    await kie.control("POST", f"/_mock/tasks/{task_id}/finish")
+    by_stage = (await kie.control("GET", "/_mock/tasks", params={"stage": "succeeded"})).json()
+    assert [t["taskId"] for t in by_stage["tasks"]] == [task_id]
+    by_provider = await kie.control("GET", "/_mock/tasks", params={"provider": "kie"})
+    assert by_provider.json()["count"] == 1
+    unknown = await kie.control("GET", "/_mock/tasks", params={"provider": "nobody"})
+    assert unknown.status_code == 422
+    requests = (await kie.control("GET", "/_mock/requests", params={"provider": "kie"})).json()
+    assert {e["provider"] for e in requests["requests"]} == {"kie"}
+
+
+async def test_admin_rules_may_name_the_provider_they_apply_to(kie: Kie) -> None:
+    added = await kie.control(
+        "POST", "/_mock/faults", json={"provider": "kie", "endpoint": "credit", "code": 500}
+    )
+    assert added.status_code == 201
+    assert added.json()["provider"] == "kie"
+    answer = await kie.client.get("/api/v1/chat/credit", headers=AUTH)
+    assert answer.json()["code"] == 500
+    refused = await kie.control(
+        "POST", "/_mock/faults", json={"provider": "nobody", "endpoint": "credit", "code": 500}
+    )
+    assert refused.status_code == 422

@@ -4,9 +4,11 @@ from typing import Any
 
 import pytest
 
-from ideogram_mock.core.callbacks import CallbackDispatcher, HostPolicy, signature
+from ideogram_mock.core.callbacks import CallbackDispatcher, HostPolicy
 from ideogram_mock.core.clock import ManualClock
+from ideogram_mock.core.dialect import Delivery
 from ideogram_mock.core.journal import CallbackAttempt, Journal
+from ideogram_mock.providers.kie.dialect import signature
 
 pytestmark = pytest.mark.anyio
 
@@ -41,8 +43,8 @@ def _dispatcher(
 
     journal: Journal[CallbackAttempt] = Journal(100)
     dispatcher = CallbackDispatcher(
-        ManualClock(), lambda task_id: {"taskId": task_id}, journal,
-        hmac_key=None, retries=retries, backoff_s=1.0, timeout_s=1.0,
+        ManualClock(), lambda task_id, now: ("kie", Delivery({"taskId": task_id})), journal,
+        retries=retries, backoff_s=1.0, timeout_s=1.0,
         hosts=("127.0.0.1",), sender=sender,
     )  # fmt: skip
     return dispatcher, sent

@@ -12,7 +12,7 @@ import pytest
 
 from ideogram_mock.kit import drift
 from ideogram_mock.settings import Settings
-from ideogram_mock.testing.handle import start_server
+from ideogram_mock.testing.live import start_server
 from tests.conftest import make_settings
 from tests.mutants import MUTANTS, Mutant
 

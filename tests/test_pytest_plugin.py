@@ -97,10 +97,12 @@ def test_pytest_plugin_handle_refuses_bad_rules(pytester: pytest.Pytester) -> No
         test_rules="""
 import pytest
 
+from ideogram_mock import HandleError
+
 def test_rules(kie_mock):
-    with pytest.raises(ValueError, match="code"):
+    with pytest.raises(HandleError, match="code"):
         kie_mock.fault("createTask", 299)
-    with pytest.raises(TypeError, match="unknown match"):
+    with pytest.raises(HandleError, match="unknown match"):
         kie_mock.fail_next(colour="red")
     assert kie_mock.fail_next(model="ideogram/character")["remaining"] == 1
 """

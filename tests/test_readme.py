@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ideogram_mock.settings import Settings
-from ideogram_mock.testing.handle import running_server
+from ideogram_mock.testing.live import running_server
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 

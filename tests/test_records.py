@@ -15,8 +15,9 @@ URLS = ["http://127.0.0.1:8000/files/t/0.png?expires=1&sig=ab"]
 def _task(failure: Failure | None = None) -> Task:
     param = orjson.dumps({"model": "ideogram/character", "input": {"prompt": "p"}}).decode()
     return Task(
-        "0123456789abcdef0123456789abcdef", "k", "ideogram/character", param, None,
-        1_000_000, 1_001_000, 1_003_000, 1_017_000, 1, (1024, 1024), 1, 18, failure, None,
+        "0123456789abcdef0123456789abcdef", "kie", "k", "ideogram/character", param, None,
+        1_000_000, 1_001_000, 1_003_000, 1_017_000, 1, (1024, 1024), 1, 2, None, 18, failure,
+        None,
     )  # fmt: skip
 
 

@@ -20,7 +20,8 @@ import httpx
 import pytest
 
 from fixtures.make_images import HERE as IMAGES
-from ideogram_mock.testing.handle import CallbackReceiver, RunningServer, start_server
+from ideogram_mock.testing.live import RunningServer, start_server
+from ideogram_mock.testing.receiver import CallbackReceiver
 from tests.conftest import CONFORMANCE, assert_conforms, local_body, make_settings, seed
 
 AUTH = {"Authorization": "Bearer k1"}

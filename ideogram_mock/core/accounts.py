@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
-from ideogram_mock.core.errors import ApiError
+from ideogram_mock.core.errors import InsufficientCredits, Unauthorized
 
 
 @dataclass
@@ -25,10 +25,10 @@ class Account:
         return self.credits
 
     def charge(self, amount: int, now_ms: int, refund_at: int | None = None) -> None:
-        """Take `amount`, or raise 402; `refund_at` gives it back at that moment."""
+        """Take `amount`, or raise InsufficientCredits; `refund_at` gives it back then."""
         self.settle(now_ms)
         if amount > self.credits:
-            raise ApiError(402)
+            raise InsufficientCredits(f"{amount} credits needed, {self.credits} left")
         self.credits -= amount
         self.tasks += 1
         if refund_at is not None:
@@ -49,13 +49,13 @@ class Accounts:
         self._by_key = {k: Account(k, self.initial_credits) for k in self._fixed}
 
     def authenticate(self, api_key: str | None) -> Account:
-        """The caller's account, or 401."""
+        """The caller's account, or Unauthorized."""
         if not api_key:
-            raise ApiError(401)
+            raise Unauthorized("no API key")
         account = self._by_key.get(api_key)
         if account is None:
             if not self.open:
-                raise ApiError(401)
+                raise Unauthorized("unknown API key")
             account = self._by_key[api_key] = Account(api_key, self.initial_credits)
         return account
 

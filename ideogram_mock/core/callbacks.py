@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import hashlib
 import heapq
-import hmac
 import ipaddress
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import anyio
-import httpx
 import orjson
 
 from ideogram_mock.core.clock import Clock
+from ideogram_mock.core.dialect import Delivery
 from ideogram_mock.core.journal import CallbackAttempt, Journal
 
-# Seen live on kie's callbacks.
-HEADERS = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "okhttp/3.14.9"}
+# What a provider's delivery is for a task at a moment; None once the task is forgotten.
+DeliveryFor = Callable[[str, int], "tuple[str, Delivery] | None"]
 
 
 class Sender(Protocol):
@@ -31,34 +27,6 @@ class Sender(Protocol):
     def __call__(
         self, url: str, body: bytes, headers: dict[str, str], timeout: float
     ) -> Awaitable[int]: ...
-
-
-class HttpxSender:
-    """POSTs with one pooled client per event loop (a client is bound to the loop it ran on,
-    and making one per call costs milliseconds of TLS set-up)."""
-
-    def __init__(self) -> None:
-        self._client: httpx.AsyncClient | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
-            self._loop = loop
-        response = await self._client.post(url, content=body, headers=headers, timeout=timeout)
-        return response.status_code
-
-    async def aclose(self) -> None:
-        if self._client is not None and self._loop is asyncio.get_running_loop():
-            await self._client.aclose()
-        self._client = None
-
-
-def signature(key: str, task_id: str, timestamp: str) -> str:
-    """kie's webhook signature: base64(HMAC-SHA256(key, taskId + "." + timestamp))."""
-    mac = hmac.new(key.encode(), f"{task_id}.{timestamp}".encode(), hashlib.sha256)
-    return base64.b64encode(mac.digest()).decode()
 
 
 class HostPolicy:
@@ -103,25 +71,23 @@ class CallbackDispatcher:
     def __init__(
         self,
         clock: Clock,
-        body_for: Callable[[str], dict[str, Any] | None],
+        delivery_for: DeliveryFor,
         journal: Journal[CallbackAttempt],
         *,
-        hmac_key: str | None,
         retries: int,
         backoff_s: float,
         timeout_s: float,
         hosts: tuple[str, ...] = ("*",),
-        sender: Sender | None = None,
+        sender: Sender,
     ) -> None:
         self.hosts = HostPolicy(hosts)
         self.clock = clock
-        self.body_for = body_for
+        self.delivery_for = delivery_for
         self.journal = journal
-        self.hmac_key = hmac_key
         self.retries = retries
         self.backoff_s = backoff_s
         self.timeout_s = timeout_s
-        self.sender: Sender = sender if sender is not None else HttpxSender()
+        self.sender = sender
         self._heap: list[Due] = []
         self._seq = 0
         self._wake: anyio.Event | None = None
@@ -158,15 +124,12 @@ class CallbackDispatcher:
         return len(due)
 
     async def _attempt(self, item: Due) -> None:
-        body = self.body_for(item.task_id)
-        if body is None:  # the task was forgotten (reset) after scheduling
-            return
         now_ms = self.clock.now_ms()
-        headers = dict(HEADERS)
-        if self.hmac_key:
-            stamp = str(now_ms // 1000)
-            headers["X-Webhook-Timestamp"] = stamp
-            headers["X-Webhook-Signature"] = signature(self.hmac_key, item.task_id, stamp)
+        found = self.delivery_for(item.task_id, now_ms)
+        if found is None:  # the task was forgotten (reset) after scheduling
+            return
+        provider, delivery = found
+        body, headers = delivery.body, delivery.headers
         status: int | None = None
         error: str | None = None
         started = time.perf_counter()
@@ -184,7 +147,7 @@ class CallbackDispatcher:
             error = f"HTTP {status}"
         self.journal.append(
             CallbackAttempt(
-                item.task_id, item.url, item.attempt, now_ms, ok, status, latency, error,
+                provider, item.task_id, item.url, item.attempt, now_ms, ok, status, latency, error,
                 headers, body,
             )
         )  # fmt: skip

@@ -1,46 +1,62 @@
-"""The fake kie.ai service as a domain object: tasks, accounts, rules, files, callbacks."""
+"""The fake as a domain object, in no provider's words: tasks on a timeline, accounts, rules,
+result files and callbacks. Dialects translate their wire formats into these calls."""
 
 from __future__ import annotations
 
 import random
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import anyio
-import orjson
 
 from ideogram_mock.core import images
 from ideogram_mock.core.accounts import Account, Accounts
 from ideogram_mock.core.callbacks import CallbackDispatcher, Sender
 from ideogram_mock.core.clock import Clock, make_clock
+from ideogram_mock.core.dialect import Delivery, Dialect
 from ideogram_mock.core.errors import (
-    MEDIA_UNAVAILABLE,
-    RECORD_IS_NULL,
-    TASK_NOT_FOUND,
-    ApiError,
+    BadSignature,
     ConnectionDropped,
-    ControlError,
+    FileGone,
+    FileMissing,
     GatewayFailure,
+    InsufficientCredits,
+    LinkExpired,
+    Maintenance,
+    NotAFileUrl,
+    Scripted,
+    TaskNotFound,
 )
 from ideogram_mock.core.files import Files
 from ideogram_mock.core.journal import CallbackAttempt, Journal, RequestEntry
-from ideogram_mock.core.media import Fetcher, check_inputs, http_fetch
+from ideogram_mock.core.media import Fetcher, Inputs, check_inputs
 from ideogram_mock.core.ratelimit import RateLimiter
 from ideogram_mock.core.rules import RuleBook, triggers_in
-from ideogram_mock.core.tasks import (
-    CREDITS_PER_IMAGE,
-    DEFAULT_SIZE,
-    IMAGE_SIZES,
-    Failure,
-    Task,
-    TaskState,
-)
-from ideogram_mock.core.timeline import state_at, timeline
-from ideogram_mock.providers.kie import records
+from ideogram_mock.core.tasks import Failure, Speed, Stage, Task
+from ideogram_mock.core.timeline import stage_at, timeline
 from ideogram_mock.settings import Settings
-from ideogram_mock.stores.memory import TaskStore
+from ideogram_mock.stores.base import TaskStore
+from ideogram_mock.stores.memory import MemoryStore
 
-NOT_A_FILE_URL = "The url is not a file url of this service"
-FILE_GONE = "The file does not exist or is no longer kept"
+
+@dataclass(frozen=True)
+class Order:
+    """A new task as a dialect asks for it, already checked against the provider's spec."""
+
+    provider: str
+    model: str
+    prompt: str
+    request: str  # the request as received (compact JSON), stored once
+    cost: int
+    speed: Speed = "balanced"
+    num_images: int = 1
+    size: tuple[int, int] | None = None  # None: the edit image's size when known
+    default_size: tuple[int, int] = (1024, 1024)
+    seed: int | None = None
+    # The reference image (a URL or an asset id): it decides the character.
+    reference: str | None = None
+    inputs: Inputs = field(default_factory=Inputs)
+    callback_url: str | None = None
 
 
 class Fake:
@@ -49,17 +65,22 @@ class Fake:
     def __init__(
         self,
         settings: Settings,
+        dialects: Iterable[Dialect],
         *,
+        sender: Sender,
+        fetcher: Fetcher,
         clock: Clock | None = None,
-        sender: Sender | None = None,
-        fetcher: Fetcher = http_fetch,
+        store: TaskStore | None = None,
     ) -> None:
         self.settings = settings
+        self.dialects: dict[str, Dialect] = {d.name: d for d in dialects}
+        if not self.dialects:
+            raise ValueError("a fake needs at least one provider dialect")
         self.clock = clock if clock is not None else make_clock(settings.clock)
-        self.store = TaskStore()
+        self.store: TaskStore = store if store is not None else MemoryStore()
         self.accounts = Accounts(settings.api_keys, settings.credits)
         self.limiter = RateLimiter(settings.rate_limit)
-        self.rules = RuleBook()
+        self.rules = RuleBook({name: d.wording for name, d in self.dialects.items()})
         self.requests: Journal[RequestEntry] = Journal(settings.journal_size)
         self.callbacks: Journal[CallbackAttempt] = Journal(settings.journal_size)
         self.files = Files(
@@ -68,9 +89,8 @@ class Fake:
         self.fetcher = fetcher
         self.dispatcher = CallbackDispatcher(
             self.clock,
-            self.callback_body,
+            self.delivery,
             self.callbacks,
-            hmac_key=settings.webhook_hmac_key,
             retries=settings.callback_retries,
             backoff_s=settings.callback_backoff_s,
             timeout_s=settings.callback_timeout_s,
@@ -98,9 +118,10 @@ class Fake:
         self._ids = random.Random(self.settings.seed)
         self._jitter = random.Random(self.settings.seed + 1)
 
-    # ---- the upstream API -----------------------------------------------------------------
+    # ---- requests ---------------------------------------------------------------------------
     async def gate(
         self,
+        provider: str,
         endpoint: str,
         api_key: str | None,
         model: str | None = None,
@@ -108,12 +129,12 @@ class Fake:
     ) -> str | None:
         """Maintenance and scripted request faults, before anything else; returns the fault."""
         if self.rules.maintenance:
-            raise ApiError(455)
-        rule = self.rules.take_fault(endpoint, api_key, model, prompt)
+            raise Maintenance("the maintenance switch is on")
+        rule = self.rules.take_fault(provider, endpoint, api_key, model, prompt)
         if rule is None:
             return None
         if rule.kind == "code":
-            raise ApiError(rule.code or 500, rule.msg)
+            raise Scripted(rule.code or 500, rule.msg)
         if rule.kind == "drop":
             raise ConnectionDropped(rule.id)
         if rule.kind == "gateway":
@@ -125,9 +146,9 @@ class Fake:
     def authenticate(self, api_key: str | None) -> Account:
         return self.accounts.authenticate(api_key)
 
-    def admit_create(self, account: Account) -> None:
-        """The per-key createTask rate limit (429 beyond it)."""
-        self.limiter.hit(account.api_key, self.clock.now_ms())
+    def admit(self, provider: str, account: Account) -> None:
+        """The per-key rate limit of a provider's task creation (RateLimited beyond it)."""
+        self.limiter.hit(f"{provider}\0{account.api_key}", self.clock.now_ms())
 
     def _new_id(self) -> str:
         while True:
@@ -135,101 +156,140 @@ class Fake:
             if self.store.get(task_id) is None:
                 return task_id
 
+    def _own_file(self, url: str) -> bytes | None:
+        """The bytes behind a result URL of this fake, when it names a finished image."""
+        ref = self.files.parse(url)
+        task = self.store.get(ref.task_id) if ref else None
+        if ref is None or task is None or task.failure is not None:
+            return None
+        if self.clock.now_ms() < task.complete_ms or ref.index >= task.num_images:
+            return None
+        return self._render(task, ref.index)
+
     def _known_size(self, url: str) -> tuple[int, int] | None:
         ref = self.files.parse(url)
         task = self.store.get(ref.task_id) if ref else None
         return task.size if task else None
 
-    async def create_task(self, account: Account, body: dict[str, Any]) -> Task:
-        """A new task from a schema-valid createTask body; raises 402 when credits are short."""
+    async def create_task(self, account: Account, order: Order) -> Task:
+        """A new task; raises InsufficientCredits when the account cannot pay for it."""
         now = self.clock.now_ms()
-        model: str = body["model"]
-        inp: dict[str, Any] = body["input"]
-        prompt: str = inp["prompt"]
-        triggers = triggers_in(prompt)
+        wording = self.dialects[order.provider].wording
+        triggers = triggers_in(order.prompt, wording)
         if triggers.code is not None:
-            raise ApiError(triggers.code)
-        speed = inp.get("rendering_speed", "BALANCED")
-        count = int(inp.get("num_images", "1"))
-        cost = CREDITS_PER_IMAGE[speed] * count
-        if account.balance(now) < cost:
-            raise ApiError(402)
+            raise Scripted(triggers.code)
+        if account.balance(now) < order.cost:
+            raise InsufficientCredits(f"{order.cost} credits needed")
 
         failure: Failure | None = triggers.failure
         total_s = triggers.seconds
         rule_id = None
         if failure is None:
-            rule = self.rules.take_outcome(account.api_key, model, prompt)
+            rule = self.rules.take_outcome(
+                order.provider, account.api_key, order.model, order.prompt
+            )
             if rule is not None:
                 failure, rule_id = rule.failure, rule.id
                 total_s = rule.duration_s if rule.duration_s is not None else total_s
 
-        size = IMAGE_SIZES.get(inp.get("image_size", ""), DEFAULT_SIZE)
-        if "image_url" in inp and "image_size" not in inp:
-            size = self._known_size(inp["image_url"]) or size
+        size = order.size
+        if size is None and order.inputs.image is not None:
+            size = self._known_size(order.inputs.image)
+        reference: bytes | None = None
+        edit: tuple[bytes, bytes] | None = None
         if self.settings.fetch_inputs:
-            verdict = await check_inputs(inp, self._fetch)
+            verdict = await check_inputs(order.inputs, self._fetch)
             if not verdict.ok and failure is None:
-                failure = Failure("422", MEDIA_UNAVAILABLE)
-            if verdict.edit_size and "image_size" not in inp:
+                failure = wording.media_failure
+            if verdict.edit_size and order.size is None:
                 size = verdict.edit_size
+            reference = verdict.reference
             now = self.clock.now_ms()
+        if order.inputs.image is not None and order.inputs.mask is not None and failure is None:
+            edit = await self._edit_inputs(order.inputs.image, order.inputs.mask)
 
         phases = timeline(
-            speed, count, self.settings.time_scale, fails=failure is not None, total_s=total_s
+            order.speed,
+            order.num_images,
+            self.settings.time_scale,
+            fails=failure is not None,
+            total_s=total_s,
         )
         task_id = self._new_id()
-        seed = inp.get("seed")
-        image_key = images.key_of(
-            *(("seed", seed, model, prompt) if seed is not None else (self.settings.seed, task_id))
+        scene = (
+            ("seed", order.seed, order.model, order.prompt)
+            if order.seed is not None
+            else (self.settings.seed, task_id)
         )
         complete = now + phases.complete
-        account.charge(cost, now, refund_at=complete if failure is not None else None)
-        callback_url = body.get("callBackUrl") or None
+        account.charge(order.cost, now, refund_at=complete if failure is not None else None)
         task = Task(
             task_id=task_id,
+            provider=order.provider,
             api_key=account.api_key,
-            model=model,
-            param=orjson.dumps(body).decode(),
-            callback_url=callback_url,
+            model=order.model,
+            request=order.request,
+            callback_url=order.callback_url,
             created_ms=now,
             queuing_ms=now + phases.queuing,
             generating_ms=now + phases.generating,
             complete_ms=complete,
-            num_images=count,
-            size=size,
-            image_key=image_key,
-            credits=cost,
+            num_images=order.num_images,
+            size=size or order.default_size,
+            image_key=images.key_of(*scene),
+            character_key=_character_key(order.reference, reference, task_id),
+            edit=self._keep_edit(edit),
+            credits=order.cost,
             failure=failure,
             rule_id=rule_id,
         )
         self.store.add(task)
-        if callback_url:
-            self.dispatcher.schedule(task_id, callback_url, complete)
+        if order.callback_url:
+            self.dispatcher.schedule(task_id, order.callback_url, complete)
         return task
 
-    async def _fetch(self, url: str, limit: int) -> bytes | None:
-        ref = self.files.parse(url)
-        if ref is not None:
-            task = self.store.get(ref.task_id)
-            ended = task is not None and self.clock.now_ms() >= task.complete_ms
-            if task is None or not ended or task.failure or ref.index >= task.num_images:
+    async def _edit_inputs(self, image: str, mask: str) -> tuple[bytes, bytes] | None:
+        """An edit's input and mask, when the fake can read both (its own files always; any
+        other URL only with `fetch_inputs`)."""
+        found = []
+        for url in (image, mask):
+            data = self._own_file(url)
+            if data is None and self.settings.fetch_inputs:
+                data = await self.fetcher(url, 10 * 1024 * 1024 + 1)
+            if data is None:
                 return None
-            return self.files.render(task, ref.index)
+            found.append(data)
+        return found[0], found[1]
+
+    def _keep_edit(self, edit: tuple[bytes, bytes] | None) -> tuple[int, int] | None:
+        if edit is None:
+            return None
+        keys = (
+            images.key_of("blob", images.digest(edit[0])),
+            images.key_of("blob", images.digest(edit[1])),
+        )
+        for key, data in zip(keys, edit, strict=True):
+            self.store.put_blob(key, data)
+        return keys
+
+    async def _fetch(self, url: str, limit: int) -> bytes | None:
+        if self.files.parse(url) is not None:
+            return self._own_file(url)
         return await self.fetcher(url, limit)
 
-    def _owned(self, account: Account, task_id: str) -> Task:
+    def owned(self, account: Account, task_id: str) -> Task:
+        """A task of this account, once visible (the record delay); TaskNotFound otherwise."""
         task = self.store.get(task_id)
-        now = self.clock.now_ms()
         if (
             task is None
             or task.api_key != account.api_key
-            or now < task.created_ms + self._record_delay_ms
+            or self.clock.now_ms() < task.created_ms + self._record_delay_ms
         ):
-            if self.settings.unknown_task == "docs":
-                raise ApiError(404, TASK_NOT_FOUND)
-            raise ApiError(422, RECORD_IS_NULL)
+            raise TaskNotFound(task_id)
         return task
+
+    def stage(self, task: Task) -> Stage:
+        return stage_at(task, self.clock.now_ms())
 
     def result_urls(self, task: Task) -> list[str]:
         """A finished task's result URLs (signed; the same every time they are read)."""
@@ -237,60 +297,64 @@ class Fake:
             return []
         return self.files.result_urls(task, self._result_ttl_ms)
 
-    def record(self, account: Account, task_id: str) -> dict[str, Any]:
-        """recordInfo's `data` for a task of this account; 422 "recordInfo is null" otherwise."""
-        task = self._owned(account, task_id)
-        return records.record(task, self.clock.now_ms(), self.result_urls(task))
-
     def credit(self, account: Account) -> int:
         return account.balance(self.clock.now_ms())
 
-    def download_url(self, account: Account, url: str) -> str:
-        """A 20-minute link for a result file of this account's task."""
+    def download_link(self, account: Account, url: str) -> str:
+        """A fresh short-lived link for a result file of this account's task."""
         ref = self.files.parse(url)
         if ref is None:
-            raise ApiError(422, NOT_A_FILE_URL)
+            raise NotAFileUrl("The url is not a file url of this service", "url")
         task = self.store.get(ref.task_id)
         now = self.clock.now_ms()
         kept_until = task.complete_ms + round(self.settings.retention_s * 1000) if task else 0
         if (
             task is None
             or task.api_key != account.api_key
-            or state_at(task, now) is not TaskState.SUCCESS
+            or stage_at(task, now) is not Stage.SUCCEEDED
             or ref.index >= task.num_images
             or ref.ext != self.files.ext
             or now > kept_until
         ):
-            raise ApiError(422, FILE_GONE)
+            raise FileGone("The file does not exist or is no longer kept", "url")
         return self.files.url(
             task.task_id, ref.index, now + round(self.settings.download_ttl_s * 1000)
         )
 
-    def callback_body(self, task_id: str) -> dict[str, Any] | None:
+    def delivery(self, task_id: str, now_ms: int) -> tuple[str, Delivery] | None:
+        """The callback of a task, in its provider's words (None once the task is forgotten)."""
         task = self.store.get(task_id)
         if task is None:
             return None
-        return records.callback_body(task, self.result_urls(task))
+        dialect = self.dialects[task.provider]
+        return task.provider, dialect.callback(task, self.result_urls(task), now_ms)
 
     # ---- files ------------------------------------------------------------------------------
+    def _render(self, task: Task, index: int) -> bytes:
+        edit = None
+        if task.edit is not None:
+            base, mask = (self.store.get_blob(k) for k in task.edit)
+            edit = (base, mask) if base is not None and mask is not None else None
+        return self.files.render(task, index, edit)
+
     def file(self, task_id: str, name: str, query: str) -> bytes:
-        """The bytes behind a file URL; 404 unknown, 403 bad signature, 410 expired."""
+        """The bytes behind a file URL; FileMissing, BadSignature or LinkExpired otherwise."""
         ref = self.files.ref(task_id, name, query)
         task = self.store.get(task_id)
         now = self.clock.now_ms()
         if (
             ref is None
             or task is None
-            or state_at(task, now) is not TaskState.SUCCESS
+            or stage_at(task, now) is not Stage.SUCCEEDED
             or ref.index >= task.num_images
             or ref.ext != self.files.ext
         ):
-            raise ControlError(404, "no such file")
+            raise FileMissing("no such file")
         if not self.files.signature_ok(ref):
-            raise ControlError(403, "the link's signature does not match")
+            raise BadSignature("the link's signature does not match")
         if ref.expires is not None and now // 1000 > ref.expires:
-            raise ControlError(410, "the link has expired")
-        return self.files.render(task, ref.index)
+            raise LinkExpired("the link has expired")
+        return self._render(task, ref.index)
 
     # ---- control ----------------------------------------------------------------------------
     async def advance(self, seconds: float) -> int:
@@ -310,7 +374,7 @@ class Fake:
     def task(self, task_id: str) -> Task:
         task = self.store.get(task_id)
         if task is None:
-            raise ControlError(404, f"no task {task_id}", "taskId")
+            raise TaskNotFound(task_id)
         return task
 
     async def finish(self, task_id: str) -> Task:
@@ -319,29 +383,12 @@ class Fake:
         await self.advance(max(0, task.complete_ms - self.clock.now_ms()) / 1000)
         return task
 
-    def task_view(self, task: Task) -> dict[str, Any]:
-        now = self.clock.now_ms()
-        failure = task.failure
-        return {
-            "taskId": task.task_id,
-            "apiKey": task.api_key,
-            "model": task.model,
-            "state": state_at(task, now).value,
-            "createTime": task.created_ms,
-            "queuingAt": task.queuing_ms,
-            "generatingAt": task.generating_ms,
-            "completeAt": task.complete_ms,
-            "outcome": {
-                "state": "fail" if failure else "success",
-                "failCode": failure.code if failure else None,
-                "failMsg": failure.msg if failure else None,
-                "rule": task.rule_id,
-            },
-            "numImages": task.num_images,
-            "width": task.size[0],
-            "height": task.size[1],
-            "callBackUrl": task.callback_url,
-            "resultUrls": self.result_urls(task),
-            "creditsCharged": task.credits,
-            "input": orjson.loads(task.param)["input"],
-        }
+
+def _character_key(reference: str | None, content: bytes | None, task_id: str) -> int:
+    """Who the pictures show: the reference image's content when the fake read it, else its
+    URL or id, so one reference gives one character whatever the prompt or provider."""
+    if content is not None:
+        return images.key_of("character-bytes", images.digest(content))
+    if reference:
+        return images.key_of("character", reference)
+    return images.key_of("character-of", task_id)

@@ -33,7 +33,7 @@ class Files:
         self._secret = secret.encode()
         self.ext = EXTENSIONS[image_format]
         self.image_format = image_format
-        self._cache: OrderedDict[tuple[int, int, int, str], bytes] = OrderedDict()
+        self._cache: OrderedDict[tuple[int, int, int, int, str], bytes] = OrderedDict()
         self._cache_size = cache_size
 
     def _sign(self, task_id: str, name: str, expires: int) -> str:
@@ -80,13 +80,24 @@ class Files:
         expected = self._sign(ref.task_id, f"{ref.index}.{ref.ext}", ref.expires)
         return hmac.compare_digest(expected, ref.sig)
 
-    def render(self, task: Task, index: int) -> bytes:
-        """The image for a task's result `index` (the same bytes every time)."""
+    def render(self, task: Task, index: int, edit: tuple[bytes, bytes] | None = None) -> bytes:
+        """The image for a task's result `index` (the same bytes every time): the scene from
+        the task's image key, the figure from its character key; for an edit whose input and
+        mask are at hand, only the mask's black part is repainted."""
         width, height = task.size
-        key = (width, height, images.key_of(task.image_key, index), self.image_format)
+        scene = images.key_of(task.image_key, index)
+        key = (width, height, scene, task.character_key, self.image_format)
         data = self._cache.get(key)
         if data is None:
-            data = images.generated_image(width, height, key[2], self.image_format)
+            data = (
+                None
+                if edit is None
+                else images.edited_image(*edit, scene, self.image_format, task.character_key)
+            )
+            if data is None:
+                data = images.generated_image(
+                    width, height, scene, self.image_format, task.character_key
+                )
             self._cache[key] = data
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)

@@ -31,6 +31,11 @@ def key_of(*parts: object) -> int:
     return int.from_bytes(digest, "big")
 
 
+def digest(data: bytes) -> str:
+    """A short content hash (for keys derived from file bytes)."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
 def _colour(rng: random.Random, low: int = 0, high: int = 255) -> tuple[int, int, int]:
     return (rng.randint(low, high), rng.randint(low, high), rng.randint(low, high))
 
@@ -40,10 +45,12 @@ def scale_for(width: int, height: int) -> int:
     return max(1, -(-max(width, height) // SKETCH))
 
 
-def sketch(width: int, height: int, key: int) -> Image.Image:
-    """The picture drawn small (see `scale_for`) in a 16-colour palette: background bands,
-    shapes, and a figure with a face, all chosen by `key`."""
+def sketch(width: int, height: int, key: int, character: int | None = None) -> Image.Image:
+    """The picture drawn small (see `scale_for`) in a 16-colour palette: the scene (background
+    bands and shapes) chosen by `key`, and a figure with a face chosen by `character` (by `key`
+    when None), so one character keeps its look in every scene."""
     rng = random.Random(key)
+    who = random.Random(key if character is None else character)
     scale = scale_for(width, height)
     w, h = max(1, -(-width // scale)), max(1, -(-height // scale))
     low, high = _colour(rng, 0, 120), _colour(rng, 120, 255)
@@ -51,8 +58,8 @@ def sketch(width: int, height: int, key: int) -> Image.Image:
     for i in range(_BANDS):
         t = i / (_BANDS - 1)
         palette += [round(a + (b - a) * t) for a, b in zip(low, high, strict=True)]
-    skin = rng.choice(((241, 194, 125), (224, 172, 105), (198, 134, 66), (141, 85, 36)))
-    figure = [_colour(rng, 20, 200), skin, _colour(rng, 0, 120), (30, 30, 30), (120, 30, 30)]
+    skin = who.choice(((241, 194, 125), (224, 172, 105), (198, 134, 66), (141, 85, 36)))
+    figure = [_colour(who, 20, 200), skin, _colour(who, 0, 120), (30, 30, 30), (120, 30, 30)]
     shapes = [_colour(rng, 60, 230) for _ in range(5)]
     for colour in (*figure, *shapes):
         palette += colour
@@ -67,7 +74,8 @@ def sketch(width: int, height: int, key: int) -> Image.Image:
         r = rng.randint(unit // 20, unit // 6)
         x, y = rng.randint(0, w), rng.randint(0, h)
         draw.ellipse((x - r, y - r, x + r, y + r), fill=11 + i)
-    cx, cy, head = w // 2, int(h * 0.42), max(2, unit // 5)
+    cx, cy = w // 2, int(h * 0.42)
+    head = max(2, round(unit * who.uniform(0.17, 0.23)))
     draw.ellipse((cx - 2 * head, cy + head, cx + 2 * head, cy + 5 * head), fill=6)
     draw.ellipse((cx - head, cy - head, cx + head, cy + head), fill=7)
     draw.chord((cx - head, cy - head, cx + head, cy + head // 2), 180, 360, fill=8)
@@ -79,9 +87,10 @@ def sketch(width: int, height: int, key: int) -> Image.Image:
     return img
 
 
-def draw_character(width: int, height: int, key: int) -> Image.Image:
+def draw_character(width: int, height: int, key: int, character: int | None = None) -> Image.Image:
     """The full-size picture (RGB), pixel for pixel what the PNG shows."""
-    with Image.open(io.BytesIO(png_of(sketch(width, height, key), width, height))) as img:
+    small = sketch(width, height, key, character)
+    with Image.open(io.BytesIO(png_of(small, width, height))) as img:
         return img.convert("RGB")
 
 
@@ -168,11 +177,30 @@ def encode(img: Image.Image, fmt: str = "png") -> bytes:
     return out.getvalue()
 
 
-def generated_image(width: int, height: int, key: int, fmt: str = "png") -> bytes:
+def generated_image(
+    width: int, height: int, key: int, fmt: str = "png", character: int | None = None
+) -> bytes:
     """The encoded picture the fake serves for a result URL."""
     if fmt == "png":
-        return png_of(sketch(width, height, key), width, height)
-    return encode(draw_character(width, height, key), fmt)
+        return png_of(sketch(width, height, key, character), width, height)
+    return encode(draw_character(width, height, key, character), fmt)
+
+
+def edited_image(
+    base: bytes, mask: bytes, key: int, fmt: str = "png", character: int | None = None
+) -> bytes | None:
+    """An inpainting result: `base` kept where `mask` is white, repainted (the generated
+    picture) where it is black; None when either file cannot be read or their sizes differ."""
+    try:
+        with Image.open(io.BytesIO(base)) as b, Image.open(io.BytesIO(mask)) as m:
+            kept, where = b.convert("RGB"), m.convert("L")
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return None
+    if kept.size != where.size:
+        return None
+    painted = draw_character(kept.width, kept.height, key, character)
+    repaint = where.point(lambda v: 255 if v < 128 else 0)
+    return encode(Image.composite(painted, kept, repaint), fmt)
 
 
 def mask_for(width: int, height: int, key: int) -> Image.Image:

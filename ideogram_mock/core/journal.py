@@ -14,6 +14,7 @@ T = TypeVar("T")
 class RequestEntry(NamedTuple):
     seq: int
     atMs: int
+    provider: str | None
     method: str
     path: str
     operationId: str | None
@@ -25,6 +26,7 @@ class RequestEntry(NamedTuple):
 
 
 class CallbackAttempt(NamedTuple):
+    provider: str
     taskId: str
     url: str
     attempt: int

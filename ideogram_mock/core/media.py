@@ -1,12 +1,9 @@
-"""The optional strict input check: fetch the input images and judge them as kie would."""
+"""The optional strict input check: fetch the input images and judge them as the providers do."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
 
 from ideogram_mock.core.images import Sniffed, sniff
 
@@ -16,67 +13,64 @@ ACCEPTED = ("png", "jpeg", "webp")
 Fetcher = Callable[[str, int], Awaitable[bytes | None]]
 
 
-async def http_fetch(url: str, limit: int) -> bytes | None:
-    """GET a URL, giving up past `limit` bytes, on a non-200 status, or after 10 s."""
-    try:
-        async with (
-            httpx.AsyncClient(follow_redirects=True, trust_env=False, timeout=10.0) as client,
-            client.stream("GET", url) as response,
-        ):
-            if response.status_code != 200:
-                return None
-            chunks, size = [], 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > limit:
-                    return None
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except (httpx.HTTPError, ValueError):
-        return None
+@dataclass(frozen=True)
+class Inputs:
+    """The input images of a task, by role, as URLs (or the fake's own file URLs)."""
+
+    references: tuple[str, ...] = ()
+    styles: tuple[str, ...] = ()
+    image: str | None = None
+    mask: str | None = None
 
 
 @dataclass(frozen=True)
 class Verdict:
+    """Whether the inputs are usable, why not, and what was learnt from them."""
+
     ok: bool
     reason: str = ""
+    reference: bytes | None = None
     edit_size: tuple[int, int] | None = None
 
 
-async def _judge(urls: Iterable[str], fetch: Fetcher) -> tuple[list[Sniffed], str]:
+async def _judge(urls: Iterable[str], fetch: Fetcher) -> tuple[list[Sniffed], list[bytes], str]:
     found: list[Sniffed] = []
+    raw: list[bytes] = []
     total = 0
     for url in urls:
         data = await fetch(url, MAX_BYTES + 1)
         if data is None:
-            return found, f"{url}: unreachable, or over 10 MB"
+            return found, raw, f"{url}: unreachable, or over 10 MB"
         total += len(data)
         if total > MAX_BYTES:
-            return found, f"{url}: the images add up to over 10 MB"
+            return found, raw, f"{url}: the images add up to over 10 MB"
         picture = sniff(data)
         if picture is None or picture.fmt not in ACCEPTED:
-            return found, f"{url}: not a jpeg, png or webp image"
+            return found, raw, f"{url}: not a jpeg, png or webp image"
         found.append(picture)
-    return found, ""
+        raw.append(data)
+    return found, raw, ""
 
 
-async def check_inputs(inp: dict[str, Any], fetch: Fetcher) -> Verdict:
-    """Whether every input image of a createTask `input` is usable."""
-    _, why = await _judge(inp["reference_image_urls"], fetch)
+async def check_inputs(inputs: Inputs, fetch: Fetcher) -> Verdict:
+    """Whether every input image is usable: reachable, jpeg/png/webp, ≤ 10 MB per role, and a
+    mask of its image's size."""
+    _, refs, why = await _judge(inputs.references, fetch)
     if why:
         return Verdict(False, why)
-    if "image_urls" in inp:
-        _, why = await _judge(inp["image_urls"], fetch)
+    reference = refs[0] if refs else None
+    if inputs.styles:
+        _, _, why = await _judge(inputs.styles, fetch)
         if why:
-            return Verdict(False, why)
-    if "image_url" not in inp:
-        return Verdict(True)
-    pictures, why = await _judge(
-        [inp["image_url"], *([inp["mask_url"]] if "mask_url" in inp else [])], fetch
+            return Verdict(False, why, reference)
+    if inputs.image is None:
+        return Verdict(True, reference=reference)
+    pictures, _, why = await _judge(
+        [inputs.image, *([inputs.mask] if inputs.mask is not None else [])], fetch
     )
     if why:
-        return Verdict(False, why)
+        return Verdict(False, why, reference)
     size = (pictures[0].width, pictures[0].height)
     if len(pictures) == 2 and (pictures[1].width, pictures[1].height) != size:
-        return Verdict(False, "mask_url and image_url differ in size")
-    return Verdict(True, edit_size=size)
+        return Verdict(False, "the mask and the image differ in size", reference)
+    return Verdict(True, reference=reference, edit_size=size)

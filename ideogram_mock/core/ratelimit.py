@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from ideogram_mock.core.errors import ApiError
+from ideogram_mock.core.errors import RateLimited
 from ideogram_mock.settings import RateLimit
 
 
@@ -16,16 +16,18 @@ class RateLimiter:
     def reset(self) -> None:
         self._windows.clear()
 
-    def hit(self, api_key: str, now_ms: int) -> None:
-        """Count one request, or raise 429 (not counted, not queued) when over the limit."""
+    def hit(self, scope: str, now_ms: int) -> None:
+        """Count one request of `scope` (a provider's key), or raise RateLimited (not counted,
+        not queued) when over the limit."""
         if self.limit is None:
             return
-        window = self._windows.get(api_key)
+        window = self._windows.get(scope)
         if window is None:
-            window = self._windows[api_key] = deque()
-        horizon = now_ms - round(self.limit.seconds * 1000)
+            window = self._windows[scope] = deque()
+        span = round(self.limit.seconds * 1000)
+        horizon = now_ms - span
         while window and window[0] <= horizon:
             window.popleft()
         if len(window) >= self.limit.requests:
-            raise ApiError(429)
+            raise RateLimited(window[0] + span - now_ms)
         window.append(now_ms)

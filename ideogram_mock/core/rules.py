@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ideogram_mock.core.errors import ERROR_CODES, MEDIA_UNAVAILABLE, MESSAGES, ControlError
+from ideogram_mock.core.dialect import Wording
+from ideogram_mock.core.errors import InvalidInput, RuleNotFound
 from ideogram_mock.core.tasks import Failure
 
-ENDPOINTS = ("createTask", "recordInfo", "credit", "downloadUrl", "*")
 KINDS = ("code", "latency", "drop", "gateway")
-# Known failCode texts; any other code fails with "Generation failed".
-FAIL_MESSAGES = {"422": MEDIA_UNAVAILABLE, "500": "Internal server error"}
 # In-band triggers for clients that cannot reach the control API, written in the prompt:
 #   [mock:fail]  [mock:fail=422]  [mock:code=429]  [mock:seconds=3]
 TRIGGER = re.compile(r"\[mock:(fail|code|seconds)(?:=([^\]]{1,64}))?\]")
-
-
-def failure_for(code: str, msg: str | None = None) -> Failure:
-    return Failure(code, msg if msg is not None else FAIL_MESSAGES.get(code, "Generation failed"))
 
 
 @dataclass
@@ -39,6 +34,7 @@ class Rule:
     jitter_ms: float = 0.0
     times: int | None = 1
     used: int = 0
+    provider: str | None = None
     api_key: str | None = None
     model: str | None = None
     prompt_contains: str | None = None
@@ -48,7 +44,11 @@ class Rule:
     def remaining(self) -> int | None:
         return None if self.times is None else self.times - self.used
 
-    def matches(self, api_key: str | None, model: str | None, prompt: str | None) -> bool:
+    def matches(
+        self, provider: str, api_key: str | None, model: str | None, prompt: str | None
+    ) -> bool:
+        if self.provider is not None and provider != self.provider:
+            return False
         if self.api_key is not None and api_key != self.api_key:
             return False
         if self.model is not None and model != self.model:
@@ -73,6 +73,7 @@ class Rule:
             if self.kind == "latency":
                 out["latencyMs"], out["jitterMs"] = self.latency_ms, self.jitter_ms
         for key, value in (
+            ("provider", self.provider),
             ("apiKey", self.api_key),
             ("model", self.model),
             ("promptContains", self.prompt_contains),
@@ -82,24 +83,31 @@ class Rule:
         return out
 
 
-def rule_from_json(rule_id: str, body: Mapping[str, Any]) -> Rule:
-    """A rule from the control API's (already schema-checked) body; cross-field checks here."""
+def rule_from_json(rule_id: str, body: Mapping[str, Any], wordings: Mapping[str, Wording]) -> Rule:
+    """A rule from the control API's (already schema-checked) body; cross-field checks here,
+    against the words of the provider it names (or of every provider served)."""
+    provider = body.get("provider")
+    if provider is not None and provider not in wordings:
+        raise InvalidInput(f"provider must be one of {sorted(wordings)}", "provider")
+    named = [wordings[provider]] if provider is not None else list(wordings.values())
     common: dict[str, Any] = {
         "id": rule_id,
         "times": body.get("times", 1),
+        "provider": provider,
         "api_key": body.get("apiKey"),
         "model": body.get("model"),
         "prompt_contains": body.get("promptContains"),
     }
     if "outcome" in body:
         if "endpoint" in body or "code" in body:
-            raise ControlError(422, "give either outcome or endpoint, not both", "outcome")
+            raise InvalidInput("give either outcome or endpoint, not both", "outcome")
         outcome = body["outcome"]
         failure = None
         if outcome == "fail":
-            failure = failure_for(str(body.get("failCode", "500")), body.get("failMsg"))
+            code = body.get("failCode")
+            failure = named[0].failure(None if code is None else str(code), body.get("failMsg"))
         elif "failCode" in body or "failMsg" in body:
-            raise ControlError(422, "failCode and failMsg go with outcome fail", "failCode")
+            raise InvalidInput("failCode and failMsg go with outcome fail", "failCode")
         return Rule(
             kind="outcome",
             outcome=outcome,
@@ -108,21 +116,22 @@ def rule_from_json(rule_id: str, body: Mapping[str, Any]) -> Rule:
             **common,
         )
     if "endpoint" not in body:
-        raise ControlError(422, "a rule needs outcome or endpoint", "endpoint")
+        raise InvalidInput("a rule needs outcome or endpoint", "endpoint")
     kind = body.get("kind", "code")
     code = body.get("code")
     if kind == "code":
         if code is None:
-            raise ControlError(422, "a code fault needs code", "code")
-        if code not in ERROR_CODES:
-            raise ControlError(422, f"code must be one of {sorted(ERROR_CODES)}", "code")
+            raise InvalidInput("a code fault needs code", "code")
+        allowed = sorted(set.intersection(*(set(w.error_codes) for w in named)))
+        if code not in allowed:
+            raise InvalidInput(f"code must be one of {allowed}", "code")
     elif code is not None:
-        raise ControlError(422, f"code goes with kind code, not {kind}", "code")
+        raise InvalidInput(f"code goes with kind code, not {kind}", "code")
     return Rule(
         kind=kind,
         endpoint=body["endpoint"],
         code=code,
-        msg=body.get("msg", MESSAGES.get(code, "")) if code is not None else None,
+        msg=body.get("msg", named[0].error_codes.get(code, "")) if code is not None else None,
         latency_ms=float(body.get("latencyMs", 0.0)),
         jitter_ms=float(body.get("jitterMs", 0.0)),
         **common,
@@ -132,7 +141,8 @@ def rule_from_json(rule_id: str, body: Mapping[str, Any]) -> Rule:
 class RuleBook:
     """Rules in the order added; the first matching one with uses left applies."""
 
-    def __init__(self) -> None:
+    def __init__(self, wordings: Mapping[str, Wording]) -> None:
+        self.wordings = wordings
         self._rules: list[Rule] = []
         self._next_id = 0
         self.maintenance = False
@@ -143,17 +153,19 @@ class RuleBook:
 
     def add(self, body: Mapping[str, Any]) -> Rule:
         self._next_id += 1
-        rule = rule_from_json(f"rule-{self._next_id}", body)
+        rule = rule_from_json(f"rule-{self._next_id}", body, self.wordings)
         self._rules.append(rule)
         return rule
 
     def all(self) -> list[Rule]:
         return list(self._rules)
 
-    def delete(self, rule_id: str) -> bool:
+    def delete(self, rule_id: str) -> None:
+        """Remove a rule, or raise RuleNotFound."""
         before = len(self._rules)
         self._rules = [r for r in self._rules if r.id != rule_id]
-        return len(self._rules) != before
+        if len(self._rules) == before:
+            raise RuleNotFound(f"no rule {rule_id}", "ruleId")
 
     def clear(self) -> int:
         removed = len(self._rules)
@@ -161,14 +173,14 @@ class RuleBook:
         return removed
 
     def _take(
-        self, kinds: tuple[str, ...], endpoint: str | None, *match: str | None
+        self, kinds: tuple[str, ...], endpoint: str | None, provider: str, *match: str | None
     ) -> Rule | None:
         for rule in self._rules:
             if rule.kind not in kinds:
                 continue
             if endpoint is not None and rule.endpoint not in (endpoint, "*"):
                 continue
-            if rule.matches(*match):
+            if rule.matches(provider, *match):
                 rule.used += 1
                 if rule.times is not None and rule.used >= rule.times:
                     self._rules.remove(rule)
@@ -176,20 +188,25 @@ class RuleBook:
         return None
 
     def take_fault(
-        self, endpoint: str, api_key: str | None, model: str | None, prompt: str | None
+        self,
+        provider: str,
+        endpoint: str,
+        api_key: str | None,
+        model: str | None,
+        prompt: str | None,
     ) -> Rule | None:
         """The request fault for this request, used once; None when there is none."""
         if not self._rules:
             return None
-        return self._take(KINDS, endpoint, api_key, model, prompt)
+        return self._take(KINDS, endpoint, provider, api_key, model, prompt)
 
     def take_outcome(
-        self, api_key: str | None, model: str | None, prompt: str | None
+        self, provider: str, api_key: str | None, model: str | None, prompt: str | None
     ) -> Rule | None:
         """The outcome rule for a new task, used once; None means the default success."""
         if not self._rules:
             return None
-        return self._take(("outcome",), None, api_key, model, prompt)
+        return self._take(("outcome",), None, provider, api_key, model, prompt)
 
 
 @dataclass(frozen=True)
@@ -201,18 +218,22 @@ class Triggers:
     seconds: float | None = None
 
 
-def triggers_in(prompt: str | None) -> Triggers:
+def triggers_in(prompt: str | None, wording: Wording) -> Triggers:
+    """What the `[mock:…]` tokens of a prompt ask for, in the provider's words."""
     if not prompt or "[mock:" not in prompt:
         return Triggers()
     failure, code, seconds = None, None, None
     for name, value in TRIGGER.findall(prompt):
         if name == "fail":
-            failure = failure_for(value or "500")
-        elif name == "code" and value.isdigit() and int(value) in ERROR_CODES:
-            code = int(value)
+            failure = wording.failure(value or None)
+        elif name == "code" and value.isascii() and value.isdigit():
+            if int(value) in wording.error_codes:
+                code = int(value)
         elif name == "seconds":
             try:
-                seconds = min(max(float(value), 0.0), 86_400.0)
+                number = float(value)
             except ValueError:
                 continue
+            if math.isfinite(number):
+                seconds = min(max(number, 0.0), 86_400.0)
     return Triggers(failure, code, seconds)

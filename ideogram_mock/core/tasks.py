@@ -1,40 +1,35 @@
-"""Tasks as the fake stores them: small, slotted, immutable after creation."""
+"""Tasks as the core stores them: small, slotted, immutable after creation, in no provider's
+words (each dialect names the stages its own way)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
+
+# How fast a task renders, whatever a provider calls it (kie TURBO/BALANCED/QUALITY, ...).
+Speed = Literal["turbo", "balanced", "quality"]
+SPEEDS: tuple[Speed, ...] = ("turbo", "balanced", "quality")
 
 
-class TaskState(StrEnum):
-    WAITING = "waiting"
-    QUEUING = "queuing"
-    GENERATING = "generating"
-    SUCCESS = "success"
-    FAIL = "fail"
+class Stage(StrEnum):
+    """Where a task is in its timeline; the last two are terminal."""
+
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
 
     @property
     def terminal(self) -> bool:
-        return self in (TaskState.SUCCESS, TaskState.FAIL)
-
-
-# Pixel sizes of `image_size` (the majority of public clients; fal.ai's presets).
-IMAGE_SIZES: dict[str, tuple[int, int]] = {
-    "square": (512, 512),
-    "square_hd": (1024, 1024),
-    "portrait_4_3": (768, 1024),
-    "portrait_16_9": (576, 1024),
-    "landscape_4_3": (1024, 768),
-    "landscape_16_9": (1024, 576),
-}
-DEFAULT_SIZE = IMAGE_SIZES["square_hd"]
-# Credits per image: TURBO $0.06, BALANCED $0.09, QUALITY $0.12 at 1 credit ≈ $0.005.
-CREDITS_PER_IMAGE = {"TURBO": 12, "BALANCED": 18, "QUALITY": 24}
+        return self in (Stage.SUCCEEDED, Stage.FAILED)
 
 
 @dataclass(frozen=True, slots=True)
 class Failure:
-    """How a task fails: kie's `failCode` (a string) and `failMsg`."""
+    """Why a task fails: a code (opaque to the core: what a rule, a trigger or the input check
+    chose) and a message."""
 
     code: str
     msg: str
@@ -42,12 +37,17 @@ class Failure:
 
 @dataclass(frozen=True, slots=True)
 class Task:
-    """A task; its state at any time follows from these fields and the clock (see lifecycle)."""
+    """A task; its stage at any time follows from these fields and the clock (see timeline).
+
+    `request` is the request as the provider received it (compact JSON), kept once; everything
+    a dialect shows is derived from it and the timeline.
+    """
 
     task_id: str
+    provider: str
     api_key: str
     model: str
-    param: str
+    request: str
     callback_url: str | None
     created_ms: int
     queuing_ms: int
@@ -56,6 +56,9 @@ class Task:
     num_images: int
     size: tuple[int, int]
     image_key: int
+    character_key: int
+    # Blob keys of an edit's input image and mask, when the fake could read them.
+    edit: tuple[int, int] | None
     credits: int
     failure: Failure | None
     rule_id: str | None

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ideogram_mock.core.tasks import Task, TaskState
+from ideogram_mock.core.tasks import Speed, Stage, Task
 
 # Seconds at time scale 1, close to the ~20 s seen live for one BALANCED image.
 WAITING_S = 1.0
 QUEUING_S = 2.0
-GENERATING_S = {"TURBO": 8.0, "BALANCED": 14.0, "QUALITY": 20.0}
-PER_EXTRA_IMAGE_S = {"TURBO": 2.0, "BALANCED": 3.0, "QUALITY": 4.0}
+GENERATING_S: dict[Speed, float] = {"turbo": 8.0, "balanced": 14.0, "quality": 20.0}
+PER_EXTRA_IMAGE_S: dict[Speed, float] = {"turbo": 2.0, "balanced": 3.0, "quality": 4.0}
 # A failing task gives up a quarter of the way through generating.
 FAIL_FRACTION = 0.25
 
@@ -25,7 +25,7 @@ class Timeline:
 
 
 def timeline(
-    speed: str,
+    speed: Speed,
     num_images: int,
     time_scale: float,
     *,
@@ -55,15 +55,15 @@ def timeline(
     )
 
 
-def state_at(task: Task, now_ms: int) -> TaskState:
-    """The task's state at `now_ms`; terminal from `complete_ms` on, never changing after."""
+def stage_at(task: Task, now_ms: int) -> Stage:
+    """The task's stage at `now_ms`; terminal from `complete_ms` on, never changing after."""
     if now_ms >= task.complete_ms:
-        return TaskState.FAIL if task.failure is not None else TaskState.SUCCESS
+        return Stage.FAILED if task.failure is not None else Stage.SUCCEEDED
     if now_ms >= task.generating_ms:
-        return TaskState.GENERATING
+        return Stage.RUNNING
     if now_ms >= task.queuing_ms:
-        return TaskState.QUEUING
-    return TaskState.WAITING
+        return Stage.QUEUED
+    return Stage.PENDING
 
 
 def progress_at(task: Task, now_ms: int) -> int:

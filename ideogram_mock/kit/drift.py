@@ -5,6 +5,7 @@ spec, for people (Markdown) and for CI (JUnit XML). Exit 1 on breaking drift or 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ideogram_mock.kit.findings import ADDITIVE, BREAKING, Finding, Findings
+from ideogram_mock.providers import PROVIDERS
 
 
 def _cell(text: str) -> str:
@@ -117,8 +119,10 @@ def run(
     live: bool = False,
     extra_env: dict[str, str] | None = None,
     pytest_args: Sequence[str] = (),
+    provider: str = "kie",
 ) -> int:
-    """Run the kit, write `out`/drift.md and `out`/drift.xml, and return the exit code."""
+    """Run a provider's kit, write `out`/drift.md and `out`/drift.xml, return the exit code."""
+    package = kit_package(provider)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         findings_path = Path(scratch) / "findings.json"
@@ -135,7 +139,7 @@ def run(
             if api_key:
                 env["CONTRACT_API_KEY"] = api_key
         command = [
-            sys.executable, "-m", "pytest", "--pyargs", "ideogram_mock.kit.kie",
+            sys.executable, "-m", "pytest", "--pyargs", package,
             "-p", "no:cacheprovider", "-q", f"--junitxml={pytest_xml}", *pytest_args,
         ]  # fmt: skip
         result = subprocess.run(command, env=env, check=False)
@@ -156,12 +160,28 @@ def run(
     return 0
 
 
+def kit_package(provider: str) -> str:
+    """The test package of a provider's kit; a clear error when the kit or provider is not
+    there (the kit's dependencies come with the `ideogram-mock[kit]` extra)."""
+    if importlib.util.find_spec("schemathesis") is None:
+        raise SystemExit(
+            "ideogram-mock: the contract kit needs its extra: pip install 'ideogram-mock[kit]'"
+        )
+    kits = [p for p in PROVIDERS if importlib.util.find_spec(f"ideogram_mock.kit.{p}")]
+    if provider not in kits:
+        raise SystemExit(
+            f"ideogram-mock: no contract kit for provider {provider!r}; kits: {', '.join(kits)}"
+        )
+    return f"ideogram_mock.kit.{provider}"
+
+
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "drift",
         help="run the contract kit against an endpoint and report drift from the spec",
         description=__doc__,
     )
+    p.add_argument("--provider", default="kie", help="whose API the endpoint speaks (default kie)")
     p.add_argument("--url", help="the endpoint (default: the fake in-process)")
     p.add_argument("--api-key", dest="api_key", help="its API key")
     p.add_argument("--live", action="store_true", help="the real kie.ai: budget guard, throttling")
@@ -170,4 +190,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def main(args: argparse.Namespace) -> int:
-    return run(args.url, args.api_key, args.out, live=args.live, pytest_args=args.pytest_args)
+    return run(
+        args.url,
+        args.api_key,
+        args.out,
+        live=args.live,
+        pytest_args=args.pytest_args,
+        provider=args.provider,
+    )

@@ -5,43 +5,72 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
+import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from ideogram_mock.core.engine import Fake
-from ideogram_mock.providers.kie import envelope
-from ideogram_mock.providers.kie.api import Upstream
+from ideogram_mock.providers import selected
 from ideogram_mock.server.control import Control
+from ideogram_mock.server.endpoint import ProviderEndpoint
+from ideogram_mock.server.outbound import HttpxSender, http_fetch
 from ideogram_mock.server.routes import build_routes
-from ideogram_mock.server.spec import CONTROL, UPSTREAM, load_spec
+from ideogram_mock.server.spec import CONTROL, Operation, load_spec
 from ideogram_mock.settings import Settings
 
 FILES_ONLY = ("downloadFile",)
 
 
+def make_fake(settings: Settings | None = None, **options: Any) -> Fake:
+    """The core with the dialects of the providers `settings` selects (all by default), sending
+    callbacks and fetching inputs over httpx; `options` go to `Fake` (clock, sender, fetcher,
+    store)."""
+    settings = settings if settings is not None else Settings()
+    dialects = [p.make_dialect(settings) for p in selected(settings.providers)]
+    options.setdefault("sender", HttpxSender())
+    options.setdefault("fetcher", http_fetch)
+    return Fake(settings, dialects, **options)
+
+
 async def _not_found(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 404
     msg = "Not found" if status == 404 else "Method not allowed"
-    response = envelope.json_response(envelope.error(status, msg), status)
+    # An unknown path belongs to no provider: answer in the shape most clients can read.
+    body = orjson.dumps({"code": status, "msg": msg, "data": None})
+    response = Response(body, status_code=status, media_type="application/json")
     if isinstance(exc, HTTPException) and exc.headers:
         response.headers.update(exc.headers)  # 405 carries Allow (RFC 9110)
     return response
 
 
+def provider_routes(fake: Fake) -> list[Route]:
+    """Every selected provider's operations, at its own paths, from its own spec."""
+    routes: list[Route] = []
+    for provider in selected(fake.settings.providers):
+        api = provider.make_api(fake)
+
+        def wrap(op: Operation, handler: Any, api: Any = api) -> ProviderEndpoint:
+            return ProviderEndpoint(fake, api, op, handler)
+
+        routes += build_routes(load_spec(provider.spec), api.handlers(), wrap)
+    return routes
+
+
 def create_app(settings: Settings | None = None, *, fake: Fake | None = None) -> Starlette:
-    """The fake as an ASGI app: the upstream API, the control API (unless `admin` is off) and
-    the result files, all routed from the specs in `openapi/`. Pass a `Fake` to share or inspect
-    its state; `app.state.fake` holds it either way.
+    """The fake as an ASGI app: every selected provider's API at its own paths, the control
+    API (unless `admin` is off) and the result files, all routed from the specs in `openapi/`.
+    Pass a `Fake` (see `make_fake`) to share or inspect its state; `app.state.fake` holds it.
     """
     if fake is None:
-        fake = Fake(settings if settings is not None else Settings())
-    upstream = Upstream(fake)
+        fake = make_fake(settings)
     control = Control(fake)
-    routes = build_routes(load_spec(UPSTREAM), upstream.handlers(), upstream.wrap)
+    routes = provider_routes(fake)
     routes += build_routes(
         load_spec(CONTROL),
         control.handlers(),

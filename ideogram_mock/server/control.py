@@ -12,12 +12,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ideogram_mock.core.engine import Fake
-from ideogram_mock.core.errors import ControlError
+from ideogram_mock.core.errors import (
+    BadSignature,
+    DomainError,
+    FileMissing,
+    InvalidInput,
+    LinkExpired,
+    RuleNotFound,
+    TaskNotFound,
+)
 from ideogram_mock.core.files import EXTENSIONS
 from ideogram_mock.core.images import MEDIA_TYPES
 from ideogram_mock.core.journal import as_json
-from ideogram_mock.core.timeline import state_at
-from ideogram_mock.providers.kie import envelope
+from ideogram_mock.core.tasks import Task
 from ideogram_mock.server.httpio import is_json, parse_json, read_body
 from ideogram_mock.server.routes import Endpoint
 from ideogram_mock.server.spec import Operation
@@ -25,6 +32,68 @@ from ideogram_mock.server.spec import Operation
 log = logging.getLogger("ideogram_mock")
 Handler = Callable[[Request, Operation], Awaitable[Any]]
 MEDIA_BY_EXT = {ext: MEDIA_TYPES[fmt] for fmt, ext in EXTENSIONS.items()}
+# The control API's HTTP status for each of the core's errors it can meet.
+STATUS: dict[type[DomainError], int] = {
+    TaskNotFound: 404,
+    RuleNotFound: 404,
+    FileMissing: 404,
+    BadSignature: 403,
+    LinkExpired: 410,
+    InvalidInput: 422,
+}
+
+
+class ControlError(Exception):
+    """A control-API refusal: an HTTP status and `{"error": …, "field": …}`."""
+
+    def __init__(self, status: int, error: str, field: str | None = None) -> None:
+        self.status = status
+        self.error = error
+        self.field = field
+        super().__init__(f"{status} {error}")
+
+
+def json_response(body: bytes, status: int = 200) -> Response:
+    return Response(body, status_code=status, media_type="application/json")
+
+
+def control_error(status: int, message: str, field: str | None = None) -> Response:
+    payload: dict[str, str] = {"error": message}
+    if field:
+        payload["field"] = field
+    return json_response(orjson.dumps(payload), status)
+
+
+def task_view(fake: Fake, task: Task) -> dict[str, Any]:
+    """A task as the control API shows it: the core's view, in its provider's state names."""
+    dialect = fake.dialects[task.provider]
+    stage = fake.stage(task)
+    failure = task.failure
+    return {
+        "taskId": task.task_id,
+        "provider": task.provider,
+        "apiKey": task.api_key,
+        "model": task.model,
+        "stage": stage.value,
+        "state": dialect.state_name(stage),
+        "createTime": task.created_ms,
+        "queuingAt": task.queuing_ms,
+        "generatingAt": task.generating_ms,
+        "completeAt": task.complete_ms,
+        "outcome": {
+            "state": "fail" if failure else "success",
+            "failCode": failure.code if failure else None,
+            "failMsg": failure.msg if failure else None,
+            "rule": task.rule_id,
+        },
+        "numImages": task.num_images,
+        "width": task.size[0],
+        "height": task.size[1],
+        "callBackUrl": task.callback_url,
+        "resultUrls": fake.result_urls(task),
+        "creditsCharged": task.credits,
+        "input": dialect.request_view(task),
+    }
 
 
 class Control:
@@ -92,21 +161,27 @@ class Control:
         return self._clock(await self.fake.advance(float(body["seconds"])))
 
     async def list_tasks(self, request: Request, op: Operation) -> Any:
-        key = request.query_params.get("apiKey")
-        state = request.query_params.get("state")
-        now = self.fake.clock.now_ms()
-        tasks = [
-            self.fake.task_view(t)
-            for t in self.fake.store
-            if (key is None or t.api_key == key) and (state is None or state_at(t, now) == state)
-        ]
+        params = request.query_params
+        key, provider = params.get("apiKey"), params.get("provider")
+        state, stage = params.get("state"), params.get("stage")
+        tasks = []
+        for task in self.fake.store:
+            if (key is not None and task.api_key != key) or (
+                provider is not None and task.provider != provider
+            ):
+                continue
+            view = task_view(self.fake, task)
+            if (state is None or view["state"] == state) and (
+                stage is None or view["stage"] == stage
+            ):
+                tasks.append(view)
         return {"count": len(tasks), "tasks": tasks}
 
     async def get_task(self, request: Request, op: Operation) -> Any:
-        return self.fake.task_view(self.fake.task(request.path_params["taskId"]))
+        return task_view(self.fake, self.fake.task(request.path_params["taskId"]))
 
     async def finish_task(self, request: Request, op: Operation) -> Any:
-        return self.fake.task_view(await self.fake.finish(request.path_params["taskId"]))
+        return task_view(self.fake, await self.fake.finish(request.path_params["taskId"]))
 
     async def list_faults(self, request: Request, op: Operation) -> Any:
         return {"faults": [r.as_json() for r in self.fake.rules.all()]}
@@ -119,9 +194,7 @@ class Control:
         return {"ok": True, "removed": self.fake.rules.clear()}
 
     async def delete_fault(self, request: Request, op: Operation) -> Any:
-        rule_id = request.path_params["ruleId"]
-        if not self.fake.rules.delete(rule_id):
-            raise ControlError(404, f"no rule {rule_id}", "ruleId")
+        self.fake.rules.delete(request.path_params["ruleId"])
         return {"ok": True, "removed": 1}
 
     async def set_maintenance(self, request: Request, op: Operation) -> Any:
@@ -131,15 +204,23 @@ class Control:
 
     async def list_callbacks(self, request: Request, op: Operation) -> Any:
         task_id = request.query_params.get("taskId")
+        provider = request.query_params.get("provider")
         attempts = [
-            as_json(a) for a in self.fake.callbacks if task_id is None or a.taskId == task_id
+            as_json(a)
+            for a in self.fake.callbacks
+            if (task_id is None or a.taskId == task_id)
+            and (provider is None or a.provider == provider)
         ]
         return {"pending": self.fake.dispatcher.pending, "attempts": attempts}
 
     async def list_requests(self, request: Request, op: Operation) -> Any:
         op_id = request.query_params.get("operationId")
+        provider = request.query_params.get("provider")
         entries = [
-            as_json(e) for e in self.fake.requests if op_id is None or e.operationId == op_id
+            as_json(e)
+            for e in self.fake.requests
+            if (op_id is None or e.operationId == op_id)
+            and (provider is None or e.provider == provider)
         ]
         return {"requests": entries}
 
@@ -166,14 +247,20 @@ class Control:
                     raise ControlError(422, rejection.msg, rejection.field or None)
                 result = await handler(request, op)
             except ControlError as exc:
-                return envelope.control_error(exc.status, exc.error, exc.field)
+                return control_error(exc.status, exc.error, exc.field)
+            except DomainError as exc:
+                status = STATUS.get(type(exc))
+                if status is not None:
+                    return control_error(status, exc.message, exc.field)
+                log.exception("unexpected error in %s", op.operation_id)
+                return control_error(500, "internal error in the fake; see its log")
             except Exception:
                 log.exception("unexpected error in %s", op.operation_id)
-                return envelope.control_error(500, "internal error in the fake; see its log")
+                return control_error(500, "internal error in the fake; see its log")
             if isinstance(result, Response):
                 return result
             status, data = result if isinstance(result, tuple) else (200, result)
-            return envelope.json_response(orjson.dumps(data), status)
+            return json_response(orjson.dumps(data), status)
 
         return endpoint
 

@@ -1,4 +1,4 @@
-"""Tasks in memory, by id, in creation order."""
+"""Tasks in memory, by id, in creation order (the pytest plugin's store: fastest, per test)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from ideogram_mock.core.tasks import Task
 
 
-class TaskStore:
+class MemoryStore:
     def __init__(self) -> None:
         self._tasks: dict[str, Task] = {}
+        self._blobs: dict[int, bytes] = {}
 
     def __len__(self) -> int:
         return len(self._tasks)
@@ -25,5 +26,12 @@ class TaskStore:
     def get(self, task_id: str) -> Task | None:
         return self._tasks.get(task_id)
 
+    def put_blob(self, key: int, data: bytes) -> None:
+        self._blobs[key] = data
+
+    def get_blob(self, key: int) -> bytes | None:
+        return self._blobs.get(key)
+
     def clear(self) -> None:
         self._tasks.clear()
+        self._blobs.clear()

@@ -1,11 +1,11 @@
-"""The fake in-process behind respx: every httpx request to the kie hosts is served by it."""
+"""The fake in-process behind respx: every httpx request to a faked provider's host is served
+by it, with no socket."""
 
 from __future__ import annotations
 
 import contextlib
-import sys
+import contextvars
 from collections.abc import Awaitable, Callable, MutableMapping
-from types import FrameType
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
@@ -13,27 +13,43 @@ import httpx
 import respx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from ideogram_mock.core.engine import Fake
-from ideogram_mock.server.app import create_app
+from ideogram_mock.providers import hosts as provider_hosts
+from ideogram_mock.server.app import create_app, make_fake
 from ideogram_mock.settings import Settings
-from ideogram_mock.testing.handle import KieHandle
+from ideogram_mock.testing.handle import Handle
 
 T = TypeVar("T")
-DEFAULT_HOSTS = ("https://api.kie.ai", "https://api.apikley.ru")
+# Whether the request being resolved came from an async httpx client: set by the router's
+# own entry points (respx calls `async_handler` for async clients, `handler` for sync ones).
+_ASYNC_CALLER: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "ideogram_mock_async_caller", default=False
+)
 
 
-def _async_caller() -> bool:
-    """Whether respx is resolving this request for an async client (its `aresolve`)."""
-    frame: FrameType | None = sys._getframe(2)
-    while frame is not None:
-        code = frame.f_code
-        if code.co_filename.endswith(("respx/router.py", "respx\\router.py")):
-            return code.co_name == "aresolve"
-        frame = frame.f_back
-    return False
+class _Router(respx.MockRouter):
+    """A respx router that remembers which of its two entry points a request came through."""
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        token = _ASYNC_CALLER.set(False)
+        try:
+            return super().handler(request)
+        finally:
+            _ASYNC_CALLER.reset(token)
+
+    async def async_handler(self, request: httpx.Request) -> httpx.Response:
+        token = _ASYNC_CALLER.set(True)
+        try:
+            return await super().async_handler(request)
+        finally:
+            _ASYNC_CALLER.reset(token)
 
 
-class KieMock(KieHandle):
+def default_hosts(settings: Settings) -> tuple[str, ...]:
+    """The base URLs of every provider the settings serve (kie's api.kie.ai first)."""
+    return provider_hosts(settings.providers)
+
+
+class KieMock(Handle):
     """The fake served through respx with no socket, to sync and async httpx clients alike.
 
     Async clients are served on their own event loop; sync clients through a blocking portal
@@ -42,12 +58,13 @@ class KieMock(KieHandle):
     unrouted callback is journaled as an error, never sent to the network.
     """
 
-    def __init__(self, settings: Settings, hosts: tuple[str, ...] = DEFAULT_HOSTS) -> None:
+    def __init__(self, settings: Settings, hosts: tuple[str, ...] | None = None) -> None:
+        hosts = hosts or default_hosts(settings)
         settings = settings.replace(public_url=hosts[0], callback_hosts=("*",))
-        super().__init__(Fake(settings), hosts[0])
+        super().__init__(make_fake(settings), hosts[0])
         self.hosts = hosts
         self.app = create_app(fake=self.fake)
-        self.router = respx.MockRouter(assert_all_called=False, assert_all_mocked=True)
+        self.router = _Router(assert_all_called=False, assert_all_mocked=True)
         for host in hosts:
             self.router.route(url__startswith=host.rstrip("/") + "/").mock(
                 side_effect=self._side_effect
@@ -58,7 +75,7 @@ class KieMock(KieHandle):
 
     # ---- serving ------------------------------------------------------------------------------
     def _side_effect(self, request: httpx.Request) -> Any:
-        if _async_caller():
+        if _ASYNC_CALLER.get():
             return self._serve(request)
         request.read()
         return self.portal.call(self._serve, request)

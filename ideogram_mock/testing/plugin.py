@@ -11,8 +11,8 @@ import pytest
 
 if TYPE_CHECKING:
     from ideogram_mock.settings import Settings
-    from ideogram_mock.testing.handle import KieServer
     from ideogram_mock.testing.inprocess import KieMock
+    from ideogram_mock.testing.live import KieServer
 
 MARKER = "kie"
 
@@ -66,13 +66,13 @@ def _kie_pool() -> Iterator[_Pool]:
 def kie_mock(request: pytest.FixtureRequest, _kie_pool: _Pool) -> Iterator[KieMock]:
     """The fake in-process: httpx requests to https://api.kie.ai (and the apikley mirror) are
     served by it through respx, with no socket; the manual clock moves only when told."""
-    from ideogram_mock.testing.inprocess import DEFAULT_HOSTS, KieMock
+    from ideogram_mock.testing.inprocess import KieMock
 
     settings, hosts = _wanted(request)
     key = (settings, hosts)
     mock = _kie_pool.mocks.get(key)
     if mock is None:
-        mock = _kie_pool.mocks[key] = KieMock(settings, hosts or DEFAULT_HOSTS)
+        mock = _kie_pool.mocks[key] = KieMock(settings, hosts)
     mock.fake.reset(rewind_clock=True)
     mock.start()
     try:
@@ -85,7 +85,7 @@ def kie_mock(request: pytest.FixtureRequest, _kie_pool: _Pool) -> Iterator[KieMo
 def kie_server(request: pytest.FixtureRequest, _kie_pool: _Pool) -> KieServer:
     """The fake on a real loopback port (a background thread), for clients that do not use
     httpx: `kie_server.base_url` is where to point them."""
-    from ideogram_mock.testing.handle import KieServer, start_server
+    from ideogram_mock.testing.live import KieServer, start_server
 
     settings, _ = _wanted(request)
     server = _kie_pool.servers.get(settings)

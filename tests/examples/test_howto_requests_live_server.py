@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from ideogram_mock.testing.handle import CallbackReceiver, KieServer
+from ideogram_mock.testing.live import KieServer
+from ideogram_mock.testing.receiver import CallbackReceiver
 from tests.examples.kie_client import SyncKie, TaskFailed
 
 

@@ -419,7 +419,7 @@ class _HttpReceiver:
     """Over HTTP: a real receiver (loopback; live: where CALLBACK_PUBLIC_URL points)."""
 
     def __init__(self, config: KitConfig) -> None:
-        from ideogram_mock.testing.handle import CallbackReceiver
+        from ideogram_mock.testing.receiver import CallbackReceiver
 
         host = "0.0.0.0" if config.callback_public_url else "127.0.0.1"
         self._receiver = CallbackReceiver(host=host, port=config.callback_port)

@@ -1,46 +1,29 @@
-"""The upstream API's handlers: a few lines each, translating HTTP into calls on the Fake."""
+"""kie.ai's jobs API: handlers of a few lines each, translating HTTP into core calls, and the
+envelope every answer and error goes out in."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
-from starlette.requests import Request
-from starlette.types import Receive, Scope, Send
+import orjson
+from starlette.types import Scope
 
-from ideogram_mock.core.engine import Fake
-from ideogram_mock.core.errors import ApiError, ConnectionDropped, GatewayFailure
-from ideogram_mock.core.journal import RequestEntry
-from ideogram_mock.providers.kie import envelope
+from ideogram_mock.core.engine import Fake, Order
+from ideogram_mock.core.errors import DomainError
+from ideogram_mock.core.media import Inputs
+from ideogram_mock.providers.kie import envelope, records
+from ideogram_mock.providers.kie.errors import KieError, envelope_error
+from ideogram_mock.providers.kie.models import (
+    CREDITS_PER_IMAGE,
+    DEFAULT_SIZE,
+    IMAGE_SIZES,
+    NAME,
+    SPEEDS,
+)
+from ideogram_mock.server.endpoint import Answer, Call, Handler
 from ideogram_mock.server.httpio import bearer, is_json, parse_json, query, read_body
-from ideogram_mock.server.routes import Endpoint
-from ideogram_mock.server.spec import Operation
 
-log = logging.getLogger("ideogram_mock")
 NOT_JSON_MSG = "request body is not valid JSON"
-DROP_HEADERS = [(b"content-length", b"64"), (b"content-type", b"application/json")]
-
-
-@dataclass
-class Call:
-    """One request on its way through: what the journal records about it."""
-
-    scope: Scope
-    receive: Receive
-    op: Operation
-    api_key: str | None
-    fault: str | None = None
-    task_id: str | None = None
-
-    @property
-    def request(self) -> Request:
-        """A starlette Request, made only by handlers that read a body."""
-        return Request(self.scope, self.receive)
-
-
-Handler = Callable[[Call], Awaitable[Any]]
 
 
 def _peek(body: Any) -> tuple[str | None, str | None]:
@@ -56,12 +39,46 @@ def _peek(body: Any) -> tuple[str | None, str | None]:
     )
 
 
-class Upstream:
-    """kie.ai's jobs API over a Fake."""
+def order_of(body: dict[str, Any]) -> Order:
+    """A schema-valid createTask body as the core's order."""
+    inp: dict[str, Any] = body["input"]
+    speed = inp.get("rendering_speed", "BALANCED")
+    count = int(inp.get("num_images", "1"))
+    size = IMAGE_SIZES.get(inp["image_size"]) if "image_size" in inp else None
+    if size is None and "image_url" not in inp:
+        size = DEFAULT_SIZE
+    references = tuple(inp["reference_image_urls"])
+    return Order(
+        provider=NAME,
+        model=body["model"],
+        prompt=inp["prompt"],
+        request=orjson.dumps(body).decode(),
+        cost=CREDITS_PER_IMAGE[speed] * count,
+        speed=SPEEDS[speed],
+        num_images=count,
+        size=size,
+        default_size=DEFAULT_SIZE,
+        seed=inp.get("seed"),
+        reference=references[0] if references else None,
+        inputs=Inputs(
+            references=references,
+            styles=tuple(inp.get("image_urls", ())),
+            image=inp.get("image_url"),
+            mask=inp.get("mask_url"),
+        ),
+        callback_url=body.get("callBackUrl") or None,
+    )
+
+
+class KieApi:
+    """kie.ai's jobs API over the core."""
+
+    name = NAME
 
     def __init__(self, fake: Fake) -> None:
         self.fake = fake
         self.mirror = fake.settings.http_status == "mirror"
+        self.unknown_task = fake.settings.unknown_task
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -71,108 +88,65 @@ class Upstream:
             "getDownloadUrl": self.get_download_url,
         }
 
+    # ---- the envelope (the one place that renders kie's answers) -----------------------------
+    def api_key(self, scope: Scope) -> str | None:
+        return bearer(scope)
+
+    def answer(self, result: Any) -> Answer:
+        return Answer(200, envelope.ok(result), code=200)
+
+    def refuse(self, exc: DomainError) -> Answer:
+        code, msg = envelope_error(exc, self.unknown_task)
+        return Answer(code if self.mirror else 200, envelope.error(code, msg), code=code)
+
+    def internal_error(self) -> Answer:
+        return Answer(
+            500 if self.mirror else 200, envelope.error(500, "Internal server error"), code=500
+        )
+
+    # ---- handlers -----------------------------------------------------------------------------
     async def _json_body(self, call: Call) -> Any:
         raw = await read_body(call.request, self.fake.settings.max_body_bytes)
         if raw is None:
-            raise ApiError(413)
+            raise KieError(413)
         return parse_json(raw)
 
     def _check_body(self, call: Call, body: Any) -> None:
         if not is_json(body):
-            raise ApiError(400, NOT_JSON_MSG)
+            raise KieError(400, NOT_JSON_MSG)
         assert call.op.body is not None
         rejection = call.op.body.reject(body)
         if rejection is not None:
-            raise ApiError(rejection.code, rejection.msg)
+            raise KieError(rejection.code, rejection.msg)
 
     async def create_task(self, call: Call) -> Any:
         body = await self._json_body(call)
-        call.fault = await self.fake.gate("createTask", call.api_key, *_peek(body))
+        call.fault = await self.fake.gate(NAME, "createTask", call.api_key, *_peek(body))
         account = self.fake.authenticate(call.api_key)
-        self.fake.admit_create(account)
+        self.fake.admit(NAME, account)
         self._check_body(call, body)
-        task = await self.fake.create_task(account, body)
+        task = await self.fake.create_task(account, order_of(body))
         call.task_id = task.task_id
         return {"taskId": task.task_id}
 
     async def get_task_record(self, call: Call) -> Any:
-        call.fault = await self.fake.gate("recordInfo", call.api_key)
+        call.fault = await self.fake.gate(NAME, "recordInfo", call.api_key)
         account = self.fake.authenticate(call.api_key)
         params = query(call.scope)
         rejection = call.op.reject_query(params)
         if rejection is not None:
-            raise ApiError(rejection.code, rejection.msg)
+            raise KieError(rejection.code, rejection.msg)
         call.task_id = params["taskId"]
-        return self.fake.record(account, call.task_id)
+        task = self.fake.owned(account, call.task_id)
+        return records.record(task, self.fake.clock.now_ms(), self.fake.result_urls(task))
 
     async def get_credit(self, call: Call) -> Any:
-        call.fault = await self.fake.gate("credit", call.api_key)
+        call.fault = await self.fake.gate(NAME, "credit", call.api_key)
         return self.fake.credit(self.fake.authenticate(call.api_key))
 
     async def get_download_url(self, call: Call) -> Any:
         body = await self._json_body(call)
-        call.fault = await self.fake.gate("downloadUrl", call.api_key)
+        call.fault = await self.fake.gate(NAME, "downloadUrl", call.api_key)
         account = self.fake.authenticate(call.api_key)
         self._check_body(call, body)
-        return self.fake.download_url(account, body["url"])
-
-    def wrap(self, op: Operation, handler: Handler) -> Endpoint:
-        return UpstreamEndpoint(self.fake, op, handler, self.mirror)
-
-
-class UpstreamEndpoint:
-    """A raw ASGI endpoint (starlette routes it without its per-request wrappers): run the
-    handler, turn any error into the envelope (the one place that does), journal the call."""
-
-    def __init__(self, fake: Fake, op: Operation, handler: Handler, mirror: bool) -> None:
-        self.fake = fake
-        self.op = op
-        self.handler = handler
-        self.mirror = mirror
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        call = Call(scope, receive, self.op, bearer(scope))
-        content_type = envelope.JSON_BYTES
-        try:
-            body, status, code = envelope.ok(await self.handler(call)), 200, 200
-        except ApiError as exc:
-            body, code = envelope.error(exc.code, exc.msg), exc.code
-            status = code if self.mirror else 200
-        except GatewayFailure as exc:
-            call.fault, code, status = str(exc) + ":gateway", None, 502
-            body, content_type = envelope.GATEWAY_PAGE, b"text/html; charset=utf-8"
-        except ConnectionDropped as exc:
-            call.fault = str(exc) + ":drop"
-            _journal(self.fake, call, 0, None)
-            # A promised body that never comes: the server must close the connection.
-            await send({"type": "http.response.start", "status": 200, "headers": DROP_HEADERS})
-            return
-        except Exception:
-            log.exception("unexpected error in %s", self.op.operation_id)
-            body, code = envelope.error(500, "Internal server error"), 500
-            status = 500 if self.mirror else 200
-        _journal(self.fake, call, status, code)
-        headers = [
-            (b"content-type", content_type),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-
-def _journal(fake: Fake, call: Call, status: int, code: int | None) -> None:
-    journal = fake.requests
-    journal.append(
-        RequestEntry(
-            journal.next_seq(),
-            fake.clock.now_ms(),
-            call.op.method,
-            call.scope["path"],
-            call.op.operation_id,
-            call.api_key,
-            status,
-            code,
-            call.task_id,
-            call.fault,
-        )
-    )
+        return self.fake.download_link(account, body["url"])

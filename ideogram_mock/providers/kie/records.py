@@ -1,4 +1,4 @@
-"""What clients see of a task: recordInfo's `data` and the callback body, at a moment."""
+"""What kie's clients see of a task: recordInfo's `data` and the callback body, at a moment."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 import orjson
 
 from ideogram_mock.core.tasks import Task
-from ideogram_mock.core.timeline import progress_at, state_at, updated_at
+from ideogram_mock.core.timeline import progress_at, stage_at, updated_at
+from ideogram_mock.providers.kie.models import STATES
 
 CALLBACK_OK = "Playground task completed successfully."
 CALLBACK_FAILED = "Playground task failed."
@@ -27,12 +28,11 @@ def record(task: Task, now_ms: int, urls: list[str]) -> dict[str, Any]:
     """recordInfo's `data`: the live shape (failCode null unless failed, costTime in s)."""
     if now_ms >= task.complete_ms:
         return _terminal(task, urls)
-    state = state_at(task, now_ms)
     return {
         "taskId": task.task_id,
         "model": task.model,
-        "state": state.value,
-        "param": task.param,
+        "state": STATES[stage_at(task, now_ms)],
+        "param": task.request,
         "resultJson": None,
         "failCode": None,
         "failMsg": None,
@@ -44,7 +44,7 @@ def record(task: Task, now_ms: int, urls: list[str]) -> dict[str, Any]:
         "creditsConsumed": None,
         "successFlag": 0,
         "response": None,
-        "paramJson": task.param,
+        "paramJson": task.request,
     }
 
 
@@ -56,7 +56,7 @@ def _terminal(task: Task, urls: list[str]) -> dict[str, Any]:
         "taskId": task.task_id,
         "model": task.model,
         "state": "success" if done else "fail",
-        "param": task.param,
+        "param": task.request,
         "resultJson": result_json(urls) if done else None,
         "failCode": None if failure is None else failure.code,
         "failMsg": None if failure is None else failure.msg,
@@ -68,7 +68,7 @@ def _terminal(task: Task, urls: list[str]) -> dict[str, Any]:
         "creditsConsumed": task.credits if done else 0,
         "successFlag": 1 if done else 3,
         "response": {"resultUrls": urls} if done else None,
-        "paramJson": task.param,
+        "paramJson": task.request,
     }
 
 
@@ -80,7 +80,7 @@ def callback_body(task: Task, urls: list[str]) -> dict[str, Any]:
         "createTime": task.created_ms,
         "creditsConsumed": task.credits if task.failure is None else 0,
         "model": task.model,
-        "param": task.param,
+        "param": task.request,
         "resultJson": result_json(urls) if task.failure is None else None,
         "state": "success" if task.failure is None else "fail",
         "taskId": task.task_id,

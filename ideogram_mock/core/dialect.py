@@ -1,0 +1,60 @@
+"""What the core needs to know of a provider, without knowing its wire format: the words it
+uses for error codes and failures, its names for the stages, and its callback body."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ideogram_mock.core.tasks import Failure, Stage, Task
+
+
+@dataclass(frozen=True)
+class Wording:
+    """A provider's vocabulary for scripted errors and failures.
+
+    `error_codes`: the codes a fault rule or a `[mock:code=N]` trigger may ask for, each with
+    the provider's usual message. `fail_messages`: a failure code's message when a rule gives
+    none (`fail_default` for any other code). `media_failure`: how a task fails when its input
+    images cannot be used.
+    """
+
+    error_codes: Mapping[int, str]
+    fail_messages: Mapping[str, str]
+    fail_default: str
+    media_failure: Failure
+    default_fail_code: str = "500"
+
+    def failure(self, code: str | None = None, msg: str | None = None) -> Failure:
+        code = code if code is not None else self.default_fail_code
+        return Failure(
+            code, msg if msg is not None else self.fail_messages.get(code, self.fail_default)
+        )
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One callback POST: its JSON body and the headers the provider sends with it."""
+
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Dialect(Protocol):
+    """A provider as the core sees it (the web side of a provider lives beside it)."""
+
+    name: str
+    wording: Wording
+
+    def state_name(self, stage: Stage) -> str:
+        """The provider's word for a stage (kie: waiting, queuing, generating, …)."""
+        ...
+
+    def callback(self, task: Task, urls: list[str], now_ms: int) -> Delivery:
+        """The POST sent to a task's callback URL when it ends."""
+        ...
+
+    def request_view(self, task: Task) -> dict[str, Any]:
+        """The task's inputs as the control API shows them."""
+        ...

@@ -1,0 +1,38 @@
+"""What a provider brings: its name, its spec, the hosts it answers on, and where its core
+dialect and its web API live (imported when the fake is built)."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ideogram_mock.core.dialect import Dialect
+    from ideogram_mock.core.engine import Fake
+    from ideogram_mock.settings import Settings
+
+
+def _load(ref: str) -> Any:
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+@dataclass(frozen=True)
+class Provider:
+    """One reseller's dialect of the Ideogram Character API."""
+
+    name: str
+    title: str
+    spec: str  # a file in openapi/
+    hosts: tuple[str, ...]  # the real service's base URLs (the first is the canonical one)
+    dialect: str  # "module:Class" of its core dialect, built from Settings
+    api: str  # "module:Class" of its web API, built from the Fake
+    entry: str  # the path a person tries first (printed at start-up)
+
+    def make_dialect(self, settings: Settings) -> Dialect:
+        dialect: Dialect = _load(self.dialect)(settings)
+        return dialect
+
+    def make_api(self, fake: Fake) -> Any:
+        return _load(self.api)(fake)

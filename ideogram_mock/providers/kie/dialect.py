@@ -1,0 +1,48 @@
+"""kie as the core sees it: its words, its state names, and its signed callbacks."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from typing import Any
+
+import orjson
+
+from ideogram_mock.core.dialect import Delivery
+from ideogram_mock.core.tasks import Stage, Task
+from ideogram_mock.providers.kie import records
+from ideogram_mock.providers.kie.models import NAME, STATES, WORDING
+from ideogram_mock.settings import Settings
+
+# Seen live on kie's callbacks.
+HEADERS = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "okhttp/3.14.9"}
+
+
+def signature(key: str, task_id: str, timestamp: str) -> str:
+    """kie's webhook signature: base64(HMAC-SHA256(key, taskId + "." + timestamp))."""
+    mac = hmac.new(key.encode(), f"{task_id}.{timestamp}".encode(), hashlib.sha256)
+    return base64.b64encode(mac.digest()).decode()
+
+
+class KieDialect:
+    name = NAME
+    wording = WORDING
+
+    def __init__(self, settings: Settings) -> None:
+        self.hmac_key = settings.webhook_hmac_key
+
+    def state_name(self, stage: Stage) -> str:
+        return STATES[stage]
+
+    def callback(self, task: Task, urls: list[str], now_ms: int) -> Delivery:
+        headers = dict(HEADERS)
+        if self.hmac_key:
+            stamp = str(now_ms // 1000)
+            headers["X-Webhook-Timestamp"] = stamp
+            headers["X-Webhook-Signature"] = signature(self.hmac_key, task.task_id, stamp)
+        return Delivery(records.callback_body(task, urls), headers)
+
+    def request_view(self, task: Task) -> dict[str, Any]:
+        inputs: dict[str, Any] = orjson.loads(task.request)["input"]
+        return inputs

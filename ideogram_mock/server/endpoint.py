@@ -1,0 +1,135 @@
+"""The raw ASGI endpoint every provider operation runs in: call the provider's handler, let the
+provider render its answer or its error (the one place per provider that does), journal it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+
+from ideogram_mock.core.engine import Fake
+from ideogram_mock.core.errors import ConnectionDropped, DomainError, GatewayFailure
+from ideogram_mock.core.journal import RequestEntry
+from ideogram_mock.server.spec import Operation
+
+log = logging.getLogger("ideogram_mock")
+DROP_HEADERS = [(b"content-length", b"64"), (b"content-type", b"application/json")]
+GATEWAY_PAGE = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    b"</body>\r\n</html>\r\n"
+)
+HTML = b"text/html; charset=utf-8"
+
+
+@dataclass
+class Call:
+    """One request on its way through: what the journal records about it."""
+
+    scope: Scope
+    receive: Receive
+    op: Operation
+    api_key: str | None
+    fault: str | None = None
+    task_id: str | None = None
+
+    @property
+    def request(self) -> Request:
+        """A starlette Request, made only by handlers that read a body."""
+        return Request(self.scope, self.receive)
+
+
+@dataclass
+class Answer:
+    """What goes back: status, body, media type, the provider's own code (for the journal)."""
+
+    status: int
+    body: bytes
+    content_type: bytes = b"application/json"
+    code: int | None = None
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+Handler = Callable[[Call], Awaitable[Any]]
+
+
+class Dialect(Protocol):
+    """A provider's web side, as the endpoint needs it."""
+
+    name: str
+
+    def api_key(self, scope: Scope) -> str | None:
+        """The caller's key, read from the request's headers."""
+        ...
+
+    def answer(self, result: Any) -> Answer:
+        """A handler's result in the provider's envelope."""
+        ...
+
+    def refuse(self, exc: DomainError) -> Answer:
+        """An error in the provider's envelope."""
+        ...
+
+    def internal_error(self) -> Answer:
+        """The provider's answer to a bug in the fake (logged with its traceback)."""
+        ...
+
+
+class ProviderEndpoint:
+    """A raw ASGI endpoint (starlette routes it without its per-request wrappers)."""
+
+    def __init__(self, fake: Fake, dialect: Dialect, op: Operation, handler: Handler) -> None:
+        self.fake = fake
+        self.dialect = dialect
+        self.op = op
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        call = Call(scope, receive, self.op, self.dialect.api_key(scope))
+        try:
+            result = await self.handler(call)
+            answer = result if isinstance(result, Answer) else self.dialect.answer(result)
+        except GatewayFailure as exc:
+            call.fault = str(exc) + ":gateway"
+            answer = Answer(502, GATEWAY_PAGE, HTML)
+        except ConnectionDropped as exc:
+            call.fault = str(exc) + ":drop"
+            self._journal(call, 0, None)
+            # A promised body that never comes: the server must close the connection.
+            await send({"type": "http.response.start", "status": 200, "headers": DROP_HEADERS})
+            return
+        except DomainError as exc:
+            answer = self.dialect.refuse(exc)
+        except Exception:
+            log.exception("unexpected error in %s", self.op.operation_id)
+            answer = self.dialect.internal_error()
+        self._journal(call, answer.status, answer.code)
+        headers = [
+            (b"content-type", answer.content_type),
+            (b"content-length", str(len(answer.body)).encode()),
+            *answer.headers,
+        ]
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": answer.body})
+
+    def _journal(self, call: Call, status: int, code: int | None) -> None:
+        journal = self.fake.requests
+        journal.append(
+            RequestEntry(
+                journal.next_seq(),
+                self.fake.clock.now_ms(),
+                self.dialect.name,
+                call.op.method,
+                call.scope["path"],
+                call.op.operation_id,
+                call.api_key,
+                status,
+                code,
+                call.task_id,
+                call.fault,
+            )
+        )

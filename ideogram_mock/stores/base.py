@@ -1,0 +1,29 @@
+"""The one interface every store implements; the core knows no other."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+from ideogram_mock.core.tasks import Task
+
+
+class TaskStore(Protocol):
+    """Tasks by id in creation order, and content-addressed blobs (input images kept for
+    edits) by key."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[Task]: ...
+
+    def add(self, task: Task) -> None:
+        """Store a new task; a task id is never stored twice."""
+        ...
+
+    def get(self, task_id: str) -> Task | None: ...
+
+    def put_blob(self, key: int, data: bytes) -> None: ...
+
+    def get_blob(self, key: int) -> bytes | None: ...
+
+    def clear(self) -> None: ...

@@ -105,3 +105,9 @@ def test_contract_kit_live_mode_keeps_to_its_budget(
     assert created == (0 if read_only == "1" else int(budget))
     assert "**no drift**" in report
     assert "Failed kit tests" not in report, report
+
+
+def test_contract_kit_is_chosen_by_provider_and_an_unknown_one_is_refused() -> None:
+    assert drift.kit_package("kie") == "ideogram_mock.kit.kie"
+    with pytest.raises(SystemExit, match="no contract kit for provider 'nobody'; kits: kie"):
+        drift.kit_package("nobody")

@@ -283,3 +283,15 @@ def test_server_env_variables_configure_the_cli() -> None:
     assert result.returncode == 2
     assert "http_status" in result.stderr
     assert json.dumps is not None
+
+
+def test_server_cli_refuses_an_unknown_provider_naming_the_choices() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ideogram_mock", "serve", "--provider", "nobody", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "nobody" in result.stderr
+    assert "kie" in result.stderr

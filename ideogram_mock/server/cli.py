@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from ideogram_mock.providers import PROVIDERS, selected
 from ideogram_mock.settings import ENV_PREFIX, RateLimit, from_env
 
 
@@ -25,6 +26,14 @@ def _serve_parser(sub: Any) -> None:
         "serve",
         help="run the fake kie.ai server",
         description=f"Run the fake. Every flag has an environment variable {ENV_PREFIX}<NAME>.",
+    )
+    p.add_argument(
+        "--provider",
+        action="append",
+        dest="providers",
+        help="serve only this provider's API (repeatable; default: every provider: "
+        + ", ".join(PROVIDERS)
+        + ")",
     )
     p.add_argument("--host", help="interface to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 8000; 0 picks a free one)")
@@ -116,12 +125,14 @@ def serve(args: argparse.Namespace) -> int:
         overrides["callback_hosts"] = tuple(
             h.strip() for h in overrides["callback_hosts"].split(",") if h.strip()
         )
-    if "api_keys" in overrides:
-        overrides["api_keys"] = tuple(overrides["api_keys"])
+    for name in ("api_keys", "providers"):
+        if name in overrides:
+            overrides[name] = tuple(overrides[name])
     try:
         if isinstance(overrides.get("rate_limit"), str):
             overrides["rate_limit"] = RateLimit.parse(overrides["rate_limit"])
         settings = from_env(**overrides)
+        served = selected(settings.providers)
     except ValueError as exc:
         print(f"ideogram-mock: {exc}", file=sys.stderr)
         return 2
@@ -142,7 +153,11 @@ def serve(args: argparse.Namespace) -> int:
     gc.collect()
     gc.freeze()
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
-    print(f"ideogram-mock: API      {settings.base_url}/api/v1/jobs/createTask", flush=True)
+    for provider in served:
+        print(
+            f"ideogram-mock: {provider.name:<8} {settings.base_url}{provider.entry}",
+            flush=True,
+        )
     if settings.admin:
         print(f"ideogram-mock: control  {settings.base_url}/_mock/clock", flush=True)
     print(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from starlette.requests import Request
@@ -43,15 +43,16 @@ class Call:
         return Request(self.scope, self.receive)
 
 
-@dataclass
+@dataclass(slots=True)
 class Answer:
-    """What goes back: status, body, media type, the provider's own code (for the journal)."""
+    """What goes back: status, body, media type, the provider's own code (for the journal) and
+    any headers of its own."""
 
     status: int
     body: bytes
     content_type: bytes = b"application/json"
     code: int | None = None
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    headers: list[tuple[bytes, bytes]] | None = None
 
 
 Handler = Callable[[Call], Awaitable[Any]]
@@ -111,8 +112,9 @@ class ProviderEndpoint:
         headers = [
             (b"content-type", answer.content_type),
             (b"content-length", str(len(answer.body)).encode()),
-            *answer.headers,
         ]
+        if answer.headers:
+            headers += answer.headers
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": answer.body})
 

@@ -390,6 +390,33 @@ def bench_plugin_setup(tests: int) -> Results:
     }
 
 
+# (suite, figure, target, "min" or "max"): the figure must reach at least / stay at most the target.
+TARGETS = (
+    ("http", "recordInfo_ratio", "recordInfo_target", "min"),
+    ("http", "createTask_ratio", "createTask_target", "min"),
+    ("memory", "bytes_per_task", "target_bytes", "max"),
+    ("latency", "ratio", "target_ratio_at_most", "max"),
+    ("startup", "fake_s", "target_s", "max"),
+    ("lifecycle", "median_ms", "target_median_ms", "max"),
+    ("lifecycle", "total_s", "target_total_s_per_1000", "max"),
+    ("plugin", "per_test_ms", "target_per_test_ms", "max"),
+)
+
+
+def verdicts(name: str, figures: Results) -> list[str]:
+    """One line per target of a suite: met, or MISSED with the figure and the target."""
+    lines = []
+    for suite, figure, target, sense in TARGETS:
+        if suite != name or figure not in figures or target not in figures:
+            continue
+        value, goal = figures[figure], figures[target]
+        met = value >= goal if sense == "min" else value <= goal
+        bound = "≥" if sense == "min" else "≤"
+        mark = "met   " if met else "MISSED"
+        lines.append(f"  {mark} {suite}.{figure} = {value} (target {bound} {goal})")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small counts (a smoke run)")
@@ -415,6 +442,8 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         results[name] = run()
         print(f"{name:8} ({time.perf_counter() - started:5.1f} s)  {json.dumps(results[name])}")
+        for line in verdicts(name, results[name]):
+            print(line)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n")

@@ -17,3 +17,14 @@ def test_bench_quick_in_process_suites_report_their_figures(tmp_path: Path) -> N
     assert set(figures["latency"]) == {
         "median_us_100", "median_us_2000", "ratio", "target_ratio_at_most",
     }  # fmt: skip
+
+
+def test_bench_marks_each_target_met_or_missed() -> None:
+    figures = {"recordInfo_ratio": 0.5, "recordInfo_target": 0.6, "createTask_ratio": 0.7}
+    figures["createTask_target"] = 0.4
+    lines = run.verdicts("http", figures)
+    assert lines[0].strip().startswith("MISSED http.recordInfo_ratio = 0.5 (target ≥ 0.6)")
+    assert lines[1].strip().startswith("met")
+    assert run.verdicts("memory", {"bytes_per_task": 900, "target_bytes": 1024})[0].strip() == (
+        "met    memory.bytes_per_task = 900 (target ≤ 1024)"
+    )

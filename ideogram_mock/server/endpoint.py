@@ -88,12 +88,15 @@ class ProviderEndpoint:
         self.dialect = dialect
         self.op = op
         self.handler = handler
+        # Bound once: these run on every request.
+        self._api_key = dialect.api_key
+        self._answer = dialect.answer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        call = Call(scope, receive, self.op, self.dialect.api_key(scope))
+        call = Call(scope, receive, self.op, self._api_key(scope))
         try:
             result = await self.handler(call)
-            answer = result if isinstance(result, Answer) else self.dialect.answer(result)
+            answer = result if type(result) is Answer else self._answer(result)
         except GatewayFailure as exc:
             call.fault = str(exc) + ":gateway"
             answer = Answer(502, GATEWAY_PAGE, HTML)

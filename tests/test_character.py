@@ -117,3 +117,34 @@ async def test_character_edit_task_repaints_only_the_mask_when_inputs_are_readab
         # A corner the fixture's mask keeps (white) is the input's own pixels.
         assert result.convert("RGB").getpixel((0, 0)) == kept.convert("RGB").getpixel((0, 0))
         assert result.convert("RGB").tobytes() != kept.convert("RGB").tobytes()
+
+
+async def test_character_two_edits_of_one_scene_keep_their_own_inputs() -> None:
+    other_base = images.encode(images.draw_character(768, 768, 3), "png")
+    files = {
+        "http://127.0.0.1:9/a.png": (FIXTURES / "edit_base.png").read_bytes(),
+        "http://127.0.0.1:9/b.png": other_base,
+        "http://127.0.0.1:9/mask.png": (FIXTURES / "edit_mask.png").read_bytes(),
+        "http://127.0.0.1:9/portrait.png": (FIXTURES / "portrait.png").read_bytes(),
+    }
+
+    async def fetch(url: str, limit: int) -> bytes | None:
+        return files.get(url)
+
+    fake = make_fake(make_settings(fetch_inputs=True), fetcher=fetch)
+    transport = httpx.ASGITransport(app=create_app(fake=fake))
+    outs = []
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+        for name in ("a", "b"):
+            body = local_body("create_task_edit.json", seed=7)
+            body["input"].update(
+                image_url=f"http://127.0.0.1:9/{name}.png", mask_url="http://127.0.0.1:9/mask.png"
+            )
+            outs.append(await _result(client, body))
+    corners = []
+    for out in outs:
+        with Image.open(io.BytesIO(out)) as img:
+            corners.append(img.convert("RGB").getpixel((0, 0)))
+    with Image.open(io.BytesIO(other_base)) as img:
+        assert corners[1] == img.convert("RGB").getpixel((0, 0))
+    assert outs[0] != outs[1]

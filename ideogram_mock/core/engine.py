@@ -203,10 +203,12 @@ class Fake:
                 failure = wording.media_failure
             if verdict.edit_size and order.size is None:
                 size = verdict.edit_size
-            reference = verdict.reference
+            reference, edit = verdict.reference, verdict.edit
             now = self.clock.now_ms()
-        if order.inputs.image is not None and order.inputs.mask is not None and failure is None:
-            edit = await self._edit_inputs(order.inputs.image, order.inputs.mask)
+        elif order.inputs.image is not None and order.inputs.mask is not None:
+            edit = self._own_edit(order.inputs.image, order.inputs.mask)
+        if failure is not None:
+            edit = None
 
         phases = timeline(
             order.speed,
@@ -248,18 +250,11 @@ class Fake:
             self.dispatcher.schedule(task_id, order.callback_url, complete)
         return task
 
-    async def _edit_inputs(self, image: str, mask: str) -> tuple[bytes, bytes] | None:
-        """An edit's input and mask, when the fake can read both (its own files always; any
-        other URL only with `fetch_inputs`)."""
-        found = []
-        for url in (image, mask):
-            data = self._own_file(url)
-            if data is None and self.settings.fetch_inputs:
-                data = await self.fetcher(url, 10 * 1024 * 1024 + 1)
-            if data is None:
-                return None
-            found.append(data)
-        return found[0], found[1]
+    def _own_edit(self, image: str, mask: str) -> tuple[bytes, bytes] | None:
+        """An edit's input and mask when both are this fake's own result files (without
+        `fetch_inputs` the fake reads no other URL; with it, the input check has them)."""
+        base, cover = self._own_file(image), self._own_file(mask)
+        return (base, cover) if base is not None and cover is not None else None
 
     def _keep_edit(self, edit: tuple[bytes, bytes] | None) -> tuple[int, int] | None:
         if edit is None:

@@ -33,7 +33,7 @@ class Files:
         self._secret = secret.encode()
         self.ext = EXTENSIONS[image_format]
         self.image_format = image_format
-        self._cache: OrderedDict[tuple[int, int, int, int, str], bytes] = OrderedDict()
+        self._cache: OrderedDict[tuple[object, ...], bytes] = OrderedDict()
         self._cache_size = cache_size
 
     def _sign(self, task_id: str, name: str, expires: int) -> str:
@@ -86,7 +86,8 @@ class Files:
         mask are at hand, only the mask's black part is repainted."""
         width, height = task.size
         scene = images.key_of(task.image_key, index)
-        key = (width, height, scene, task.character_key, self.image_format)
+        # An edit's inputs are part of what is drawn: two edits of one scene differ.
+        key = (width, height, scene, task.character_key, task.edit, self.image_format)
         data = self._cache.get(key)
         if data is None:
             data = (

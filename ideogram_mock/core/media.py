@@ -31,6 +31,7 @@ class Verdict:
     reason: str = ""
     reference: bytes | None = None
     edit_size: tuple[int, int] | None = None
+    edit: tuple[bytes, bytes] | None = None  # the edit's input image and mask, as fetched
 
 
 async def _judge(urls: Iterable[str], fetch: Fetcher) -> tuple[list[Sniffed], list[bytes], str]:
@@ -65,7 +66,7 @@ async def check_inputs(inputs: Inputs, fetch: Fetcher) -> Verdict:
             return Verdict(False, why, reference)
     if inputs.image is None:
         return Verdict(True, reference=reference)
-    pictures, _, why = await _judge(
+    pictures, raw, why = await _judge(
         [inputs.image, *([inputs.mask] if inputs.mask is not None else [])], fetch
     )
     if why:
@@ -73,4 +74,5 @@ async def check_inputs(inputs: Inputs, fetch: Fetcher) -> Verdict:
     size = (pictures[0].width, pictures[0].height)
     if len(pictures) == 2 and (pictures[1].width, pictures[1].height) != size:
         return Verdict(False, "the mask and the image differ in size", reference)
-    return Verdict(True, reference=reference, edit_size=size)
+    edit = (raw[0], raw[1]) if len(raw) == 2 else None
+    return Verdict(True, reference=reference, edit_size=size, edit=edit)

@@ -23,7 +23,6 @@ class Provider:
     """One reseller's dialect of the Ideogram Character API."""
 
     name: str
-    title: str
     spec: str  # a file in openapi/
     hosts: tuple[str, ...]  # the real service's base URLs (the first is the canonical one)
     dialect: str  # "module:Class" of its core dialect, built from Settings

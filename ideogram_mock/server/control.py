@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +23,7 @@ from ideogram_mock.core.errors import (
 )
 from ideogram_mock.core.files import EXTENSIONS
 from ideogram_mock.core.images import MEDIA_TYPES
-from ideogram_mock.core.journal import as_json
+from ideogram_mock.core.journal import CallbackAttempt, RequestEntry, as_json
 from ideogram_mock.core.tasks import Task
 from ideogram_mock.server.httpio import is_json, parse_json, read_body
 from ideogram_mock.server.routes import Endpoint
@@ -170,11 +170,15 @@ class Control:
                 provider is not None and task.provider != provider
             ):
                 continue
-            view = task_view(self.fake, task)
-            if (state is None or view["state"] == state) and (
-                stage is None or view["stage"] == stage
+            now_stage = self.fake.stage(task)
+            if stage is not None and now_stage != stage:
+                continue
+            if (
+                state is not None
+                and self.fake.dialects[task.provider].state_name(now_stage) != state
             ):
-                tasks.append(view)
+                continue
+            tasks.append(task_view(self.fake, task))
         return {"count": len(tasks), "tasks": tasks}
 
     async def get_task(self, request: Request, op: Operation) -> Any:
@@ -203,26 +207,11 @@ class Control:
         return {"enabled": self.fake.rules.maintenance}
 
     async def list_callbacks(self, request: Request, op: Operation) -> Any:
-        task_id = request.query_params.get("taskId")
-        provider = request.query_params.get("provider")
-        attempts = [
-            as_json(a)
-            for a in self.fake.callbacks
-            if (task_id is None or a.taskId == task_id)
-            and (provider is None or a.provider == provider)
-        ]
+        attempts = _matching(self.fake.callbacks, request, ("taskId", "provider"))
         return {"pending": self.fake.dispatcher.pending, "attempts": attempts}
 
     async def list_requests(self, request: Request, op: Operation) -> Any:
-        op_id = request.query_params.get("operationId")
-        provider = request.query_params.get("provider")
-        entries = [
-            as_json(e)
-            for e in self.fake.requests
-            if (op_id is None or e.operationId == op_id)
-            and (provider is None or e.provider == provider)
-        ]
-        return {"requests": entries}
+        return {"requests": _matching(self.fake.requests, request, ("operationId", "provider"))}
 
     async def list_accounts(self, request: Request, op: Operation) -> Any:
         now = self.fake.clock.now_ms()
@@ -263,6 +252,15 @@ class Control:
             return json_response(orjson.dumps(data), status)
 
         return endpoint
+
+
+def _matching(
+    journal: Iterable[RequestEntry | CallbackAttempt], request: Request, fields: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """The journal's entries whose fields equal the query parameters of those names."""
+    wanted = {f: request.query_params[f] for f in fields if f in request.query_params}
+    entries = (as_json(e) for e in journal)
+    return [e for e in entries if all(e[f] == v for f, v in wanted.items())]
 
 
 def _account(account: Any, now_ms: int) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from ideogram_mock.providers.base import Provider
 
 KIE = Provider(
     name="kie",
-    title="kie.ai jobs API",
     spec="kie-jobs.yaml",
     hosts=("https://api.kie.ai", "https://api.apikley.ru"),
     dialect="ideogram_mock.providers.kie.dialect:KieDialect",

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ideogram_mock.server.app import create_app, make_fake
     from ideogram_mock.settings import RateLimit, Settings
     from ideogram_mock.testing.handle import Handle, HandleError, KieHandle
-    from ideogram_mock.testing.inprocess import KieMock
+    from ideogram_mock.testing.inprocess import KieMock, SegmindMock
     from ideogram_mock.testing.live import KieServer
 
 _EXPORTS = {
@@ -29,6 +29,7 @@ _EXPORTS = {
     "KieServer": "ideogram_mock.testing.live",
     "make_fake": "ideogram_mock.server.app",
     "KieMock": "ideogram_mock.testing.inprocess",
+    "SegmindMock": "ideogram_mock.testing.inprocess",
 }
 __all__ = [
     "Handle",
@@ -37,6 +38,7 @@ __all__ = [
     "KieMock",
     "KieServer",
     "RateLimit",
+    "SegmindMock",
     "Settings",
     "__version__",
     "create_app",

@@ -131,3 +131,62 @@ async def kie(settings: Settings) -> AsyncIterator[Kie]:
         httpx.AsyncClient(transport=transport, base_url=BASE) as unchecked,
     ):
         yield Kie(fake, client, unchecked)
+
+
+SEGMIND_BASE = "https://api.segmind.com"
+
+
+def segmind_body(**changes: Any) -> dict[str, Any]:
+    """The Segmind model page's example request, its public reference URL swapped for a local
+    one (never fetched unless a test turns fetch_inputs on)."""
+    body: dict[str, Any] = {
+        "prompt": "a close up photo of a woman in a fashion magazine photoshoot",
+        "resolution": "512x1536",
+        "style_type": "Realistic",
+        "aspect_ratio": "16:9",
+        "rendering_speed": "Quality",
+        "magic_prompt_option": "Off",
+        "character_reference_image": LOCAL_IMAGE,
+    }
+    body.update(changes)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+class Segmind:
+    """The fake with a spec-checked client on Segmind's host, keyed by `x-api-key`."""
+
+    def __init__(self, fake: Fake, client: httpx.AsyncClient, unchecked: httpx.AsyncClient) -> None:
+        self.fake = fake
+        self.client = client
+        self.unchecked = unchecked  # only for paths outside every spec
+
+    async def _post(self, path: str, key: str | None, kwargs: dict[str, Any]) -> httpx.Response:
+        headers = {"x-api-key": key} if key else {}
+        headers.update(kwargs.pop("headers", {}))
+        kwargs.setdefault("json", segmind_body())
+        return await self.client.post(path, headers=headers, **kwargs)
+
+    async def generate(self, key: str | None = "k1", **kwargs: Any) -> httpx.Response:
+        return await self._post("/v1/ideogram-character", key, kwargs)
+
+    async def submit(self, key: str | None = "k1", **kwargs: Any) -> httpx.Response:
+        return await self._post("/v2/ideogram-character", key, kwargs)
+
+    async def get(self, url: str, key: str | None = "k1") -> httpx.Response:
+        return await self.client.get(url, headers={"x-api-key": key} if key else {})
+
+    async def advance(self, seconds: float) -> None:
+        await self.fake.advance(seconds)
+
+
+@pytest.fixture
+async def segmind(settings: Settings) -> AsyncIterator[Segmind]:
+    fake = make_fake(settings.replace(public_url=SEGMIND_BASE))
+    transport = httpx.ASGITransport(app=create_app(fake=fake))
+    async with (
+        httpx.AsyncClient(
+            transport=transport, base_url=SEGMIND_BASE, event_hooks={"response": [check_response]}
+        ) as client,
+        httpx.AsyncClient(transport=transport, base_url=SEGMIND_BASE) as unchecked,
+    ):
+        yield Segmind(fake, client, unchecked)

@@ -25,6 +25,8 @@ class Wording:
     fail_default: str
     media_failure: Failure
     default_fail_code: str = "500"
+    # The names fault rules use for the provider's operations (e.g. createTask, recordInfo).
+    endpoints: tuple[str, ...] = ()
 
     def failure(self, code: str | None = None, msg: str | None = None) -> Failure:
         code = code if code is not None else self.default_fail_code
@@ -46,6 +48,10 @@ class Dialect(Protocol):
 
     name: str
     wording: Wording
+
+    def task_id(self, bits: int) -> str:
+        """A new task's id in the provider's format, from 128 random bits."""
+        ...
 
     def state_name(self, stage: Stage) -> str:
         """The provider's word for a stage (kie: waiting, queuing, generating, …)."""

@@ -29,7 +29,7 @@ from ideogram_mock.core.errors import (
 )
 from ideogram_mock.core.files import Files
 from ideogram_mock.core.journal import CallbackAttempt, Journal, RequestEntry
-from ideogram_mock.core.media import Fetcher, Inputs, check_inputs
+from ideogram_mock.core.media import ACCEPTED, Fetcher, Inputs, check_inputs
 from ideogram_mock.core.ratelimit import RateLimiter
 from ideogram_mock.core.rules import RuleBook, triggers_in
 from ideogram_mock.core.tasks import Failure, Speed, Stage, Task
@@ -56,7 +56,15 @@ class Order:
     # The reference image (a URL or an asset id): it decides the character.
     reference: str | None = None
     inputs: Inputs = field(default_factory=Inputs)
+    # Input images sent as bytes (a multipart upload) rather than as URLs.
+    reference_bytes: bytes | None = None
+    edit_bytes: tuple[bytes, bytes] | None = None
     callback_url: str | None = None
+    # What the dialect already knows: the task fails so (a check it defers to the task), and
+    # it takes exactly this long (0: it ends as it starts, e.g. a synchronous call under a
+    # manual clock). Both win over rules and prompt triggers.
+    failure: Failure | None = None
+    duration_s: float | None = None
 
 
 class Fake:
@@ -150,9 +158,10 @@ class Fake:
         """The per-key rate limit of a provider's task creation (RateLimited beyond it)."""
         self.limiter.hit(f"{provider}\0{account.api_key}", self.clock.now_ms())
 
-    def _new_id(self) -> str:
+    def _new_id(self, provider: str) -> str:
+        dialect = self.dialects[provider]
         while True:
-            task_id = f"{self._ids.getrandbits(128):032x}"
+            task_id = dialect.task_id(self._ids.getrandbits(128))
             if self.store.get(task_id) is None:
                 return task_id
 
@@ -181,7 +190,7 @@ class Fake:
         if account.balance(now) < order.cost:
             raise InsufficientCredits(f"{order.cost} credits needed")
 
-        failure: Failure | None = triggers.failure
+        failure: Failure | None = order.failure or triggers.failure
         total_s = triggers.seconds
         rule_id = None
         if failure is None:
@@ -189,23 +198,44 @@ class Fake:
                 order.provider, account.api_key, order.model, order.prompt
             )
             if rule is not None:
-                failure, rule_id = rule.failure, rule.id
+                failure, rule_id = self.rules.failure_of(rule, wording), rule.id
                 total_s = rule.duration_s if rule.duration_s is not None else total_s
 
+        if order.duration_s is not None:
+            total_s = order.duration_s
         size = order.size
         if size is None and order.inputs.image is not None:
             size = self._known_size(order.inputs.image)
-        reference: bytes | None = None
-        edit: tuple[bytes, bytes] | None = None
+        reference, edit = order.reference_bytes, order.edit_bytes
+        uploaded = [b for b in (reference, *(edit or ())) if b is not None]
+        if uploaded:
+            judged = [images.sniff(b) for b in uploaded]
+            if any(j is None or j.fmt not in ACCEPTED for j in judged) and failure is None:
+                failure = wording.media_failure
+            if edit is not None:
+                picture, cover = judged[-2], judged[-1]
+                if (
+                    picture
+                    and cover
+                    and (picture.width, picture.height)
+                    != (
+                        cover.width,
+                        cover.height,
+                    )
+                ):
+                    failure = failure or wording.media_failure
+                if size is None and picture is not None:
+                    size = (picture.width, picture.height)
         if self.settings.fetch_inputs:
             verdict = await check_inputs(order.inputs, self._fetch)
             if not verdict.ok and failure is None:
                 failure = wording.media_failure
             if verdict.edit_size and order.size is None:
                 size = verdict.edit_size
-            reference, edit = verdict.reference, verdict.edit
+            reference = reference or verdict.reference
+            edit = edit or verdict.edit
             now = self.clock.now_ms()
-        elif order.inputs.image is not None and order.inputs.mask is not None:
+        elif edit is None and order.inputs.image is not None and order.inputs.mask is not None:
             edit = self._own_edit(order.inputs.image, order.inputs.mask)
         if failure is not None:
             edit = None
@@ -217,7 +247,7 @@ class Fake:
             fails=failure is not None,
             total_s=total_s,
         )
-        task_id = self._new_id()
+        task_id = self._new_id(order.provider)
         scene = (
             ("seed", order.seed, order.model, order.prompt)
             if order.seed is not None
@@ -325,12 +355,19 @@ class Fake:
         return task.provider, dialect.callback(task, self.result_urls(task), now_ms)
 
     # ---- files ------------------------------------------------------------------------------
-    def _render(self, task: Task, index: int) -> bytes:
+    def _render(self, task: Task, index: int, image_format: str | None = None) -> bytes:
         edit = None
         if task.edit is not None:
             base, mask = (self.store.get_blob(k) for k in task.edit)
             edit = (base, mask) if base is not None and mask is not None else None
-        return self.files.render(task, index, edit)
+        return self.files.render(task, index, edit, image_format)
+
+    def image(self, task: Task, index: int = 0, image_format: str | None = None) -> bytes:
+        """A succeeded task's image `index` (in `image_format`, else the fake's format), for
+        providers that answer with the bytes themselves; FileMissing before it exists."""
+        if self.stage(task) is not Stage.SUCCEEDED or not 0 <= index < task.num_images:
+            raise FileMissing("no such image")
+        return self._render(task, index, image_format)
 
     def file(self, task_id: str, name: str, query: str) -> bytes:
         """The bytes behind a file URL; FileMissing, BadSignature or LinkExpired otherwise."""

@@ -80,25 +80,28 @@ class Files:
         expected = self._sign(ref.task_id, f"{ref.index}.{ref.ext}", ref.expires)
         return hmac.compare_digest(expected, ref.sig)
 
-    def render(self, task: Task, index: int, edit: tuple[bytes, bytes] | None = None) -> bytes:
+    def render(
+        self,
+        task: Task,
+        index: int,
+        edit: tuple[bytes, bytes] | None = None,
+        image_format: str | None = None,
+    ) -> bytes:
         """The image for a task's result `index` (the same bytes every time): the scene from
         the task's image key, the figure from its character key; for an edit whose input and
         mask are at hand, only the mask's black part is repainted."""
         width, height = task.size
         scene = images.key_of(task.image_key, index)
+        fmt = image_format or self.image_format
         # An edit's inputs are part of what is drawn: two edits of one scene differ.
-        key = (width, height, scene, task.character_key, task.edit, self.image_format)
+        key = (width, height, scene, task.character_key, task.edit, fmt)
         data = self._cache.get(key)
         if data is None:
             data = (
-                None
-                if edit is None
-                else images.edited_image(*edit, scene, self.image_format, task.character_key)
+                None if edit is None else images.edited_image(*edit, scene, fmt, task.character_key)
             )
             if data is None:
-                data = images.generated_image(
-                    width, height, scene, self.image_format, task.character_key
-                )
+                data = images.generated_image(width, height, scene, fmt, task.character_key)
             self._cache[key] = data
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)

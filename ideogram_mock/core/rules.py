@@ -29,6 +29,8 @@ class Rule:
     msg: str | None = None
     outcome: str | None = None
     failure: Failure | None = None
+    # Whether the rule gave failMsg (else each provider's own wording for the code applies).
+    custom_msg: bool = False
     duration_s: float | None = None
     latency_ms: float = 0.0
     jitter_ms: float = 0.0
@@ -69,7 +71,9 @@ class Rule:
         else:
             out["endpoint"], out["kind"] = self.endpoint, self.kind
             if self.kind == "code":
-                out["code"], out["msg"] = self.code, self.msg
+                out["code"] = self.code
+                if self.msg is not None:
+                    out["msg"] = self.msg
             if self.kind == "latency":
                 out["latencyMs"], out["jitterMs"] = self.latency_ms, self.jitter_ms
         for key, value in (
@@ -112,11 +116,20 @@ def rule_from_json(rule_id: str, body: Mapping[str, Any], wordings: Mapping[str,
             kind="outcome",
             outcome=outcome,
             failure=failure,
+            custom_msg="failMsg" in body,
             duration_s=body.get("durationSeconds"),
             **common,
         )
     if "endpoint" not in body:
         raise InvalidInput("a rule needs outcome or endpoint", "endpoint")
+    endpoint = body["endpoint"]
+    known = set().union(*(w.endpoints for w in named))
+    if endpoint != "*" and known and endpoint not in known:
+        names = ", ".join(sorted(known))
+        raise InvalidInput(f"endpoint must be one of {names} or '*'", "endpoint")
+    if provider is None and endpoint != "*":
+        # An endpoint of one provider: that provider's codes apply.
+        named = [w for w in named if endpoint in w.endpoints] or named
     kind = body.get("kind", "code")
     code = body.get("code")
     if kind == "code":
@@ -131,7 +144,8 @@ def rule_from_json(rule_id: str, body: Mapping[str, Any], wordings: Mapping[str,
         kind=kind,
         endpoint=body["endpoint"],
         code=code,
-        msg=body.get("msg", named[0].error_codes.get(code, "")) if code is not None else None,
+        # Without msg, each provider answers in its own words for the code.
+        msg=body.get("msg"),
         latency_ms=float(body.get("latencyMs", 0.0)),
         jitter_ms=float(body.get("jitterMs", 0.0)),
         **common,
@@ -199,6 +213,12 @@ class RuleBook:
         if not self._rules:
             return None
         return self._take(KINDS, endpoint, provider, api_key, model, prompt)
+
+    def failure_of(self, rule: Rule, wording: Wording) -> Failure | None:
+        """A fail rule's failure in the words of the provider whose task it fails."""
+        if rule.failure is None or rule.custom_msg:
+            return rule.failure
+        return wording.failure(rule.failure.code)
 
     def take_outcome(
         self, provider: str, api_key: str | None, model: str | None, prompt: str | None

@@ -5,15 +5,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ideogram_mock.providers import PROVIDERS
 from ideogram_mock.server.spec import CONTROL, UPSTREAM, Spec, load_spec
 
 
+def all_specs() -> tuple[Spec, ...]:
+    """Every provider's spec, then the control API's."""
+    return (*(load_spec(p.spec) for p in PROVIDERS.values()), load_spec(CONTROL))
+
+
 class Conformance:
-    """Finds the operation of a request in the upstream or control spec and checks the answer."""
+    """Finds the operation of a request in a provider's or the control spec and checks the
+    answer; checks kie's callbacks (the one provider that sends them)."""
 
     def __init__(self, specs: tuple[Spec, ...] | None = None) -> None:
-        self.specs = specs if specs is not None else (load_spec(UPSTREAM), load_spec(CONTROL))
-        upstream = self.specs[0]
+        self.specs = specs if specs is not None else all_specs()
+        upstream = load_spec(UPSTREAM)
         create = upstream.document["paths"]["/api/v1/jobs/createTask"]["post"]
         callback = create["callbacks"]["taskFinished"]["{$request.body#/callBackUrl}"]["post"]
         media = callback["requestBody"]["content"]["application/json"]

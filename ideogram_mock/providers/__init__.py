@@ -7,8 +7,9 @@ from collections.abc import Iterable
 
 from ideogram_mock.providers.base import Provider
 from ideogram_mock.providers.kie import KIE
+from ideogram_mock.providers.segmind import SEGMIND
 
-PROVIDERS: dict[str, Provider] = {p.name: p for p in (KIE,)}
+PROVIDERS: dict[str, Provider] = {p.name: p for p in (KIE, SEGMIND)}
 
 
 def selected(names: Iterable[str] = ()) -> list[Provider]:

@@ -28,6 +28,13 @@ class Provider:
     dialect: str  # "module:Class" of its core dialect, built from Settings
     api: str  # "module:Class" of its web API, built from the Fake
     entry: str  # the path a person tries first (printed at start-up)
+    # The header that carries a key: its name and its value with `{key}` in it.
+    key_header: tuple[str, str] = ("Authorization", "Bearer {key}")
+
+    def auth(self, api_key: str) -> dict[str, str]:
+        """The request header that authenticates `api_key` with this provider."""
+        name, value = self.key_header
+        return {name: value.format(key=api_key)}
 
     def make_dialect(self, settings: Settings) -> Dialect:
         dialect: Dialect = _load(self.dialect)(settings)

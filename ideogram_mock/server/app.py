@@ -41,8 +41,12 @@ def make_fake(settings: Settings | None = None, **options: Any) -> Fake:
 async def _not_found(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 404
     msg = "Not found" if status == 404 else "Method not allowed"
-    # An unknown path belongs to no provider: answer in the shape most clients can read.
-    body = orjson.dumps({"code": status, "msg": msg, "data": None})
+    if request.url.path.startswith(("/v1/", "/v2/")):
+        # Segmind's paths: its error shape.
+        body = orjson.dumps({"error": msg})
+    else:
+        # kie's paths, or no provider's: the envelope most clients can read.
+        body = orjson.dumps({"code": status, "msg": msg, "data": None})
     response = Response(body, status_code=status, media_type="application/json")
     if isinstance(exc, HTTPException) and exc.headers:
         response.headers.update(exc.headers)  # 405 carries Allow (RFC 9110)

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from ideogram_mock.core.engine import Fake
 from ideogram_mock.core.errors import DomainError
+from ideogram_mock.providers import PROVIDERS
 from ideogram_mock.server.control import task_view
 from ideogram_mock.server.spec import CONTROL, load_spec
 
@@ -24,13 +25,16 @@ class HandleError(ValueError):
 
 class Handle(abc.ABC):
     """What a test can do with the fake: drive its clock, script outcomes and faults, and look
-    at its tasks, requests and callbacks. The same for `kie_mock` and `kie_server`."""
+    at its tasks, requests and callbacks. The same for every provider's fixtures, in-process
+    (`kie_mock`, `segmind_mock`) and live (`kie_server`, `segmind_server`); `provider` only
+    decides `headers()`. Its key is `test-key` (`api_key`) unless a call names another."""
 
     api_key = DEFAULT_KEY
 
-    def __init__(self, fake: Fake, base_url: str) -> None:
+    def __init__(self, fake: Fake, base_url: str, provider: str = "kie") -> None:
         self.fake = fake
         self.base_url = base_url
+        self.provider = provider
 
     @abc.abstractmethod
     def _do(self, fn: Callable[[], T]) -> T:
@@ -41,8 +45,9 @@ class Handle(abc.ABC):
         """Run an async function where the fake lives and return its result."""
 
     def headers(self, api_key: str | None = None) -> dict[str, str]:
-        """`Authorization: Bearer <key>` for the default (or a given) key."""
-        return {"Authorization": f"Bearer {api_key or self.api_key}"}
+        """The provider's auth header for the default (or a given) key: kie's
+        `Authorization: Bearer <key>`, Segmind's `x-api-key: <key>`."""
+        return PROVIDERS[self.provider].auth(api_key or self.api_key)
 
     # ---- time ---------------------------------------------------------------------------------
     def advance(self, seconds: float) -> int:
@@ -162,7 +167,12 @@ def _refusals() -> Iterator[None]:
 
 
 def _match(match: dict[str, str]) -> dict[str, str]:
-    names = {"api_key": "apiKey", "model": "model", "prompt_contains": "promptContains"}
+    names = {
+        "api_key": "apiKey",
+        "model": "model",
+        "prompt_contains": "promptContains",
+        "provider": "provider",
+    }
     unknown = set(match) - set(names)
     if unknown:
         raise HandleError(f"unknown match field(s) {sorted(unknown)}; use {sorted(names)}")

@@ -13,6 +13,7 @@ import httpx
 import respx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from ideogram_mock.providers import PROVIDERS
 from ideogram_mock.providers import hosts as provider_hosts
 from ideogram_mock.server.app import create_app, make_fake
 from ideogram_mock.settings import Settings
@@ -44,9 +45,12 @@ class _Router(respx.MockRouter):
             _ASYNC_CALLER.reset(token)
 
 
-def default_hosts(settings: Settings) -> tuple[str, ...]:
-    """The base URLs of every provider the settings serve (kie's api.kie.ai first)."""
-    return provider_hosts(settings.providers)
+def default_hosts(settings: Settings, provider: str = "kie") -> tuple[str, ...]:
+    """The base URLs of every provider the settings serve, `provider`'s own first (the URLs
+    the fake hands out are built on it)."""
+    every = provider_hosts(settings.providers)
+    own = tuple(h for h in PROVIDERS[provider].hosts if h in every)
+    return own + tuple(h for h in every if h not in own)
 
 
 class KieMock(Handle):
@@ -58,10 +62,18 @@ class KieMock(Handle):
     unrouted callback is journaled as an error, never sent to the network.
     """
 
-    def __init__(self, settings: Settings, hosts: tuple[str, ...] | None = None) -> None:
-        hosts = hosts or default_hosts(settings)
+    provider = "kie"
+
+    def __init__(
+        self,
+        settings: Settings,
+        hosts: tuple[str, ...] | None = None,
+        provider: str | None = None,
+    ) -> None:
+        provider = provider or self.provider
+        hosts = hosts or default_hosts(settings, provider)
         settings = settings.replace(public_url=hosts[0], callback_hosts=("*",))
-        super().__init__(make_fake(settings), hosts[0])
+        super().__init__(make_fake(settings), hosts[0], provider)
         self.hosts = hosts
         self.app = create_app(fake=self.fake)
         self.router = _Router(assert_all_called=False, assert_all_mocked=True)
@@ -169,3 +181,10 @@ class KieMock(Handle):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class SegmindMock(KieMock):
+    """`KieMock` for Segmind clients: https://api.segmind.com first (the URLs it hands out are
+    on it), `headers()` with `x-api-key`. The official SDK needs no `base_url` at all."""
+
+    provider = "segmind"

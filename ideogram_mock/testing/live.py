@@ -84,8 +84,8 @@ def running_server(settings: Settings | None = None) -> Iterator[RunningServer]:
 class KieServer(Handle):
     """The handle of a fake served on a loopback port: its calls run on the server's loop."""
 
-    def __init__(self, running: RunningServer) -> None:
-        super().__init__(running.fake, running.url)
+    def __init__(self, running: RunningServer, provider: str = "kie") -> None:
+        super().__init__(running.fake, running.url, provider)
         self.running = running
         self._loop: asyncio.AbstractEventLoop = running.app.state.loop
 

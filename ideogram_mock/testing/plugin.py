@@ -1,6 +1,7 @@
-"""pytest fixtures for clients of kie.ai: `kie_mock` (in-process, respx) and `kie_server`
-(a loopback port), configured per test with `@pytest.mark.kie(...)`. Registered through the
-`pytest11` entry point, so installing the package is all it takes."""
+"""pytest fixtures for clients of the providers the fake speaks: `kie_mock` / `segmind_mock`
+(in-process, respx) and `kie_server` / `segmind_server` (a loopback port), configured per test
+with `@pytest.mark.kie(...)` or `@pytest.mark.segmind(...)` (the same settings). Registered
+through the `pytest11` entry point, so installing the package is all it takes."""
 
 from __future__ import annotations
 
@@ -12,25 +13,28 @@ import pytest
 if TYPE_CHECKING:
     from ideogram_mock.settings import Settings
     from ideogram_mock.testing.inprocess import KieMock
-    from ideogram_mock.testing.live import KieServer
+    from ideogram_mock.testing.live import KieServer, RunningServer
 
-MARKER = "kie"
+MARKERS = ("kie", "segmind")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        f"{MARKER}(**settings): configure the kie_mock / kie_server fake for this test: any "
-        "Settings field (api_keys, credits, rate_limit='N/S' or None, http_status, clock, "
-        "time_scale, webhook_hmac_key, ...), and hosts=[...] for kie_mock.",
-    )
+    for marker in MARKERS:
+        config.addinivalue_line(
+            "markers",
+            f"{marker}(**settings): configure the fake of the {marker}_mock / {marker}_server "
+            "fixtures for this test: any Settings field (api_keys, credits, rate_limit='N/S' "
+            "or None, http_status, clock, time_scale, webhook_hmac_key, ...), and hosts=[...] "
+            "for the in-process fixture.",
+        )
 
 
 def _wanted(request: pytest.FixtureRequest) -> tuple[Settings, tuple[str, ...] | None]:
     from ideogram_mock.settings import RateLimit, Settings
 
     options: dict[str, Any] = {"clock": "manual"}
-    for mark in reversed(list(request.node.iter_markers(MARKER))):
+    marks = [m for m in request.node.iter_markers() if m.name in MARKERS]
+    for mark in reversed(marks):
         options.update(mark.kwargs)
     hosts = options.pop("hosts", None)
     if isinstance(options.get("rate_limit"), str):
@@ -42,17 +46,40 @@ def _wanted(request: pytest.FixtureRequest) -> tuple[Settings, tuple[str, ...] |
 
 
 class _Pool:
-    """One fake per distinct configuration for the whole session; reset between tests."""
+    """One fake per distinct configuration (and provider) for the whole session; reset
+    between tests. Live servers serve every provider, so one per configuration."""
 
     def __init__(self) -> None:
-        self.mocks: dict[tuple[Settings, tuple[str, ...] | None], KieMock] = {}
-        self.servers: dict[Settings, KieServer] = {}
+        self.mocks: dict[tuple[str, Settings, tuple[str, ...] | None], KieMock] = {}
+        self.servers: dict[Settings, RunningServer] = {}
+
+    def mock(self, provider: str, request: pytest.FixtureRequest) -> KieMock:
+        from ideogram_mock.testing.inprocess import KieMock
+
+        settings, hosts = _wanted(request)
+        key = (provider, settings, hosts)
+        mock = self.mocks.get(key)
+        if mock is None:
+            mock = self.mocks[key] = KieMock(settings, hosts, provider)
+        mock.fake.reset(rewind_clock=True)
+        return mock
+
+    def server(self, provider: str, request: pytest.FixtureRequest) -> KieServer:
+        from ideogram_mock.testing.live import KieServer, start_server
+
+        settings, _ = _wanted(request)
+        running = self.servers.get(settings)
+        if running is None:
+            running = self.servers[settings] = start_server(settings.replace(port=0))
+        server = KieServer(running, provider)
+        server.reset()
+        return server
 
     def close(self) -> None:
         for mock in self.mocks.values():
             mock.close()
-        for server in self.servers.values():
-            server.close()
+        for running in self.servers.values():
+            running.stop()
 
 
 @pytest.fixture(scope="session")
@@ -64,16 +91,23 @@ def _kie_pool() -> Iterator[_Pool]:
 
 @pytest.fixture
 def kie_mock(request: pytest.FixtureRequest, _kie_pool: _Pool) -> Iterator[KieMock]:
-    """The fake in-process: httpx requests to https://api.kie.ai (and the apikley mirror) are
-    served by it through respx, with no socket; the manual clock moves only when told."""
-    from ideogram_mock.testing.inprocess import KieMock
+    """The fake in-process: httpx requests to https://api.kie.ai (and the apikley mirror, and
+    every other provider's host) are served by it through respx, with no socket; the manual
+    clock moves only when told."""
+    mock = _kie_pool.mock("kie", request)
+    mock.start()
+    try:
+        yield mock
+    finally:
+        mock.stop()
 
-    settings, hosts = _wanted(request)
-    key = (settings, hosts)
-    mock = _kie_pool.mocks.get(key)
-    if mock is None:
-        mock = _kie_pool.mocks[key] = KieMock(settings, hosts)
-    mock.fake.reset(rewind_clock=True)
+
+@pytest.fixture
+def segmind_mock(request: pytest.FixtureRequest, _kie_pool: _Pool) -> Iterator[KieMock]:
+    """`kie_mock` for Segmind clients: https://api.segmind.com first (the URLs it hands out
+    are on it) and `headers()` with `x-api-key`; `SegmindClient(api_key=...)` needs no
+    `base_url`."""
+    mock = _kie_pool.mock("segmind", request)
     mock.start()
     try:
         yield mock
@@ -85,12 +119,11 @@ def kie_mock(request: pytest.FixtureRequest, _kie_pool: _Pool) -> Iterator[KieMo
 def kie_server(request: pytest.FixtureRequest, _kie_pool: _Pool) -> KieServer:
     """The fake on a real loopback port (a background thread), for clients that do not use
     httpx: `kie_server.base_url` is where to point them."""
-    from ideogram_mock.testing.live import KieServer, start_server
+    return _kie_pool.server("kie", request)
 
-    settings, _ = _wanted(request)
-    server = _kie_pool.servers.get(settings)
-    if server is None:
-        running = start_server(settings.replace(port=0))
-        server = _kie_pool.servers[settings] = KieServer(running)
-    server.reset()
-    return server
+
+@pytest.fixture
+def segmind_server(request: pytest.FixtureRequest, _kie_pool: _Pool) -> KieServer:
+    """The fake on a loopback port for Segmind clients: `SegmindClient(api_key=...,
+    base_url=segmind_server.base_url + "/v1")`."""
+    return _kie_pool.server("segmind", request)

@@ -32,6 +32,9 @@ class KieDialect:
     def __init__(self, settings: Settings) -> None:
         self.hmac_key = settings.webhook_hmac_key
 
+    def task_id(self, bits: int) -> str:
+        return f"{bits:032x}"
+
     def state_name(self, stage: Stage) -> str:
         return STATES[stage]
 

@@ -55,4 +55,5 @@ WORDING = Wording(
     fail_messages={"422": MEDIA_UNAVAILABLE, "500": "Internal server error"},
     fail_default="Generation failed",
     media_failure=Failure("422", MEDIA_UNAVAILABLE),
+    endpoints=("createTask", "recordInfo", "credit", "downloadUrl"),
 )

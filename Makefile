@@ -46,12 +46,14 @@ serve: $(STAMP) ## run the fake on $(HOST):$(PORT) with its defaults (extra flag
 contract: $(STAMP) ## the contract kit (PROVIDER=kie): in-process fake, or any server with URL=http://127.0.0.1:8000
 	CONTRACT_URL="$(URL)" $(PY) -m pytest --pyargs ideogram_mock.kit.$(PROVIDER) -p no:cacheprovider -v $(PYTEST_ARGS)
 
-contract-live: $(STAMP) ## the kit against the real endpoint: needs KIE_BASE_URL and KIE_API_KEY
-	@test -n "$$KIE_BASE_URL" -a -n "$$KIE_API_KEY" || (echo "set KIE_BASE_URL and KIE_API_KEY (KIE_READ_ONLY=1 spends nothing)"; exit 2)
+P_ENV := $(shell echo $(PROVIDER) | tr a-z A-Z)
+
+contract-live: $(STAMP) ## the kit against the real endpoint: needs <PROVIDER>_BASE_URL and <PROVIDER>_API_KEY (e.g. KIE_…, SEGMIND_…)
+	@test -n "$$$(P_ENV)_BASE_URL" -a -n "$$$(P_ENV)_API_KEY" || (echo "set $(P_ENV)_BASE_URL and $(P_ENV)_API_KEY ($(P_ENV)_READ_ONLY=1 spends nothing)"; exit 2)
 	KIT_TARGET=live $(PY) -m pytest --pyargs ideogram_mock.kit.$(PROVIDER) -p no:cacheprovider -v $(PYTEST_ARGS)
 
-drift: $(STAMP) ## drift report (reports/drift.md + drift.xml) for URL=… (default: the fake), LIVE=1 for kie.ai
-	$(VENV)/bin/ideogram-mock drift --provider $(PROVIDER) $(if $(URL),--url $(URL)) $(if $(LIVE),--live --url $$KIE_BASE_URL --api-key $$KIE_API_KEY) --out reports
+drift: $(STAMP) ## drift report (reports/drift.md + drift.xml) for URL=… (default: the fake), LIVE=1 for the real PROVIDER
+	$(VENV)/bin/ideogram-mock drift --provider $(PROVIDER) $(if $(URL),--url $(URL)) $(if $(LIVE),--live --url $$$(P_ENV)_BASE_URL --api-key $$$(P_ENV)_API_KEY) --out reports
 
 bench: $(STAMP) ## benchmarks (wrk over loopback + in-process); figures and ratios, never asserts
 	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) \

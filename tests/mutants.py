@@ -98,6 +98,36 @@ def break_callbacks(fake: Fake) -> None:
     fake.dispatcher.delivery_for = delivery_for
 
 
+def failed_as_200(app: ASGIApp) -> ASGIApp:
+    """Segmind's FAILED requests answered with HTTP 200 instead of 422."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v2/requests/"):
+            await app(scope, receive, send)
+            return
+
+        async def restatus(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 422:
+                message = {**message, "status": 200}
+            await send(message)
+
+        await app(scope, receive, restatus)
+
+    return wrapped
+
+
+def _relative_status_url(body: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(body.get("status_url"), str):
+        body["status_url"] = "/v2/requests/" + body["status_url"].split("/v2/requests/")[1]
+    return body
+
+
+def _error_renamed(body: dict[str, Any]) -> dict[str, Any]:
+    if "error" in body:
+        body["message"] = body.pop("error")
+    return body
+
+
 @dataclass(frozen=True)
 class Mutant:
     name: str
@@ -105,6 +135,7 @@ class Mutant:
     alter: Callable[[Fake], None] | None
     # What the drift report must say (each string must appear in it).
     named: tuple[str, ...]
+    provider: str = "kie"
 
 
 RECORD = "/api/v1/jobs/recordInfo"
@@ -123,4 +154,22 @@ MUTANTS = [
     ),
     Mutant("forgotten-task", rewrite(RECORD, _forget), None, ("forgotten-task",)),
     Mutant("callback-missing-field", None, break_callbacks, ("callback", "resultJson")),
+]
+
+SEGMIND_MUTANTS = [
+    Mutant(
+        "relative-status-url",
+        rewrite("/v2/ideogram-character", _relative_status_url),
+        None,
+        ("relative-url", "status_url"),
+        "segmind",
+    ),
+    Mutant("failed-as-200", failed_as_200, None, ("failed-status", "422"), "segmind"),
+    Mutant(
+        "error-renamed",
+        rewrite("/v", _error_renamed),
+        None,
+        ("renamed-field", "error", "message"),
+        "segmind",
+    ),
 ]

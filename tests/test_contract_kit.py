@@ -14,7 +14,7 @@ from ideogram_mock.kit import drift
 from ideogram_mock.settings import Settings
 from ideogram_mock.testing.live import start_server
 from tests.conftest import make_settings
-from tests.mutants import MUTANTS, Mutant
+from tests.mutants import MUTANTS, SEGMIND_MUTANTS, Mutant
 
 QUICK = {"KIT_MAX_EXAMPLES": "6", "KIT_POLL_SECONDS": "0.2", "KIT_LIFECYCLE_TIMEOUT": "20"}
 
@@ -45,13 +45,38 @@ def test_contract_kit_passes_against_the_fake_over_http(tmp_path: Path) -> None:
     assert "**no drift**" in report
 
 
-@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
+@pytest.mark.parametrize("provider", ["segmind"])
+def test_contract_kit_passes_against_another_providers_fake_in_process_and_over_http(
+    tmp_path: Path, provider: str
+) -> None:
+    assert drift.run(None, None, tmp_path / "inprocess", provider=provider) == 0
+    report = (tmp_path / "inprocess" / "drift.md").read_text()
+    assert "**no drift**" in report
+    assert f"openapi/{provider}.yaml" in report
+    # Over HTTP, on the real clock as `make serve` runs it: the kit shortens its own tasks
+    # through the control API and removes its rules at the end.
+    server = start_server(Settings(port=0, rate_limit=None))
+    try:
+        code = drift.run(server.url, None, tmp_path / "http", extra_env=QUICK, provider=provider)
+        left = server.fake.rules.all()
+    finally:
+        server.stop()
+    report = (tmp_path / "http" / "drift.md").read_text()
+    assert code == 0, report
+    assert "**no drift**" in report
+    assert left == []
+
+
+ALL_MUTANTS = MUTANTS + SEGMIND_MUTANTS
+
+
+@pytest.mark.parametrize("mutant", ALL_MUTANTS, ids=[m.name for m in ALL_MUTANTS])
 def test_contract_kit_fails_on_a_broken_fake_and_names_the_difference(
     tmp_path: Path, mutant: Mutant
 ) -> None:
     server = start_server(_settings(), prepare=mutant.alter, wrap=mutant.wrap)
     try:
-        code = drift.run(server.url, None, tmp_path, extra_env=QUICK)
+        code = drift.run(server.url, None, tmp_path, extra_env=QUICK, provider=mutant.provider)
     finally:
         server.stop()
     report = (tmp_path / "drift.md").read_text()
@@ -109,5 +134,33 @@ def test_contract_kit_live_mode_keeps_to_its_budget(
 
 def test_contract_kit_is_chosen_by_provider_and_an_unknown_one_is_refused() -> None:
     assert drift.kit_package("kie") == "ideogram_mock.kit.kie"
-    with pytest.raises(SystemExit, match="no contract kit for provider 'nobody'; kits: kie"):
+    assert drift.kit_package("segmind") == "ideogram_mock.kit.segmind"
+    with pytest.raises(SystemExit, match="no contract kit for provider 'nobody'; kits: kie, segm"):
         drift.kit_package("nobody")
+
+
+@pytest.mark.parametrize(("read_only", "budget"), [("1", "5"), ("0", "2")])
+def test_contract_kit_live_mode_keeps_to_its_budget_for_segmind(
+    tmp_path: Path, read_only: str, budget: str
+) -> None:
+    # A loopback fake stands in for api.segmind.com (real clock, short tasks: live mode has no
+    # control API, so the kit polls as it would the real service).
+    server = start_server(
+        _settings().replace(clock="real", time_scale=0.01, api_keys=("SG_live", "SG_other"))
+    )
+    env = {
+        **QUICK,
+        "SEGMIND_READ_ONLY": read_only,
+        "SEGMIND_MAX_TASKS": budget,
+        "SEGMIND_OTHER_API_KEY": "SG_other",
+        "KIT_MIN_INTERVAL": "0",
+    }
+    try:
+        drift.run(server.url, "SG_live", tmp_path, live=True, extra_env=env, provider="segmind")
+        created = len(server.fake.store)
+    finally:
+        server.stop()
+    report = (tmp_path / "drift.md").read_text()
+    assert created == (0 if read_only == "1" else int(budget))
+    assert "**no drift**" in report
+    assert "Failed kit tests" not in report, report

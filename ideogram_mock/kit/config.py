@@ -3,11 +3,12 @@
 - `CONTRACT_URL`: a server speaking the API over HTTP (the fake, a proxy…); unset: the fake
   in-process. `CONTRACT_API_KEY`, `CONTRACT_OTHER_API_KEY`: its keys (default `contract-kit`,
   `contract-kit-other`).
-- `KIT_TARGET=live` with `KIE_BASE_URL` and `KIE_API_KEY`: the real endpoint.
-  `KIE_OTHER_API_KEY`: a second key for the "invisible to other keys" check; `KIE_MAX_TASKS`:
-  most tasks the run may create (default 3); `KIE_READ_ONLY=1`: spend no credits (credit,
-  unknown ids, auth and validation errors only); `CALLBACK_PUBLIC_URL`, `CALLBACK_PORT`: where
-  the real service can reach the kit's receiver.
+- `KIT_TARGET=live` with `<P>_BASE_URL` and `<P>_API_KEY` (`<P>` the provider: `KIE`,
+  `SEGMIND`): the real endpoint. `<P>_OTHER_API_KEY`: a second key for the "invisible to
+  other keys" check; `<P>_MAX_TASKS`: most tasks the run may create (default 3);
+  `<P>_READ_ONLY=1`: spend no credits (credit, unknown ids, auth and validation errors only);
+  `CALLBACK_PUBLIC_URL`, `CALLBACK_PORT` (kie): where the real service can reach the kit's
+  receiver.
 - `KIE_WEBHOOK_HMAC_KEY`: verify callback signatures with this key.
 - `KIT_HTTP_STATUS`: `auto` (default: observe, expect the spec's envelope convention),
   `envelope` or `mirror`.
@@ -50,8 +51,11 @@ class KitConfig:
         return self.mode == "live"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> KitConfig:
+    def from_env(cls, env: Mapping[str, str] | None = None, provider: str = "kie") -> KitConfig:
+        from ideogram_mock.providers import PROVIDERS
+
         env = os.environ if env is None else env
+        p = provider.upper()
         live = env.get("KIT_TARGET") == "live"
         url = env.get("CONTRACT_URL", "").strip()
         common: dict[str, Any] = {
@@ -64,16 +68,16 @@ class KitConfig:
         if common["convention"] not in ("auto", "envelope", "mirror"):
             raise ValueError("KIT_HTTP_STATUS must be auto, envelope or mirror")
         if live:
-            base, key = env.get("KIE_BASE_URL", ""), env.get("KIE_API_KEY", "")
+            base, key = env.get(f"{p}_BASE_URL", ""), env.get(f"{p}_API_KEY", "")
             if not base or not key:
-                raise ValueError("KIT_TARGET=live needs KIE_BASE_URL and KIE_API_KEY")
+                raise ValueError(f"KIT_TARGET=live needs {p}_BASE_URL and {p}_API_KEY")
             return cls(
                 mode="live",
                 base_url=base.rstrip("/"),
                 api_key=key,
-                other_api_key=env.get("KIE_OTHER_API_KEY") or None,
-                read_only=env.get("KIE_READ_ONLY", "0") not in ("0", "", "false"),
-                max_tasks=int(env.get("KIE_MAX_TASKS", "3")),
+                other_api_key=env.get(f"{p}_OTHER_API_KEY") or None,
+                read_only=env.get(f"{p}_READ_ONLY", "0") not in ("0", "", "false"),
+                max_tasks=int(env.get(f"{p}_MAX_TASKS", "3")),
                 callback_public_url=env.get("CALLBACK_PUBLIC_URL") or None,
                 hmac_key=env.get("KIE_WEBHOOK_HMAC_KEY") or None,
                 max_examples=int(env.get("KIT_MAX_EXAMPLES", "3")),
@@ -83,7 +87,7 @@ class KitConfig:
             )
         return cls(
             mode="http" if url else "inprocess",
-            base_url=url.rstrip("/") if url else "https://api.kie.ai",
+            base_url=url.rstrip("/") if url else PROVIDERS[provider].hosts[0],
             api_key=env.get("CONTRACT_API_KEY", "contract-kit"),
             other_api_key=env.get("CONTRACT_OTHER_API_KEY", "contract-kit-other"),
             read_only=False,

@@ -23,7 +23,11 @@ def _cell(text: str) -> str:
 
 
 def markdown(
-    findings: list[Finding], target: str, tests: dict[str, int], failed: Sequence[str] = ()
+    findings: list[Finding],
+    target: str,
+    tests: dict[str, int],
+    failed: Sequence[str] = (),
+    spec: str = "kie-jobs.yaml",
 ) -> str:
     breaking = [f for f in findings if f.severity == BREAKING]
     additive = [f for f in findings if f.severity == ADDITIVE]
@@ -32,7 +36,7 @@ def markdown(
         f"# Drift report: {target}",
         "",
         f"**{verdict}**: {len(breaking)} breaking, {len(additive)} additive difference(s) from "
-        "`openapi/kie-jobs.yaml`.",
+        f"`openapi/{spec}`.",
         "",
         "Kit run: " + ", ".join(f"{n} {k}" for k, n in tests.items() if n) + ".",
         "",
@@ -131,9 +135,9 @@ def run(
         if live:
             env["KIT_TARGET"] = "live"
             if url:
-                env["KIE_BASE_URL"] = url
+                env[f"{provider.upper()}_BASE_URL"] = url
             if api_key:
-                env["KIE_API_KEY"] = api_key
+                env[f"{provider.upper()}_API_KEY"] = api_key
         elif url:
             env["CONTRACT_URL"] = url
             if api_key:
@@ -146,7 +150,8 @@ def run(
         findings = Findings.load(findings_path.read_text()) if findings_path.exists() else []
         tests, failed = _outcomes(pytest_xml)
         target = url or "the fake, in-process"
-        (out / "drift.md").write_text(markdown(findings, target, tests, failed))
+        spec = PROVIDERS[provider].spec
+        (out / "drift.md").write_text(markdown(findings, target, tests, failed, spec))
         junit(findings, pytest_xml).write(
             out / "drift.xml", encoding="unicode", xml_declaration=True
         )
@@ -184,7 +189,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--provider", default="kie", help="whose API the endpoint speaks (default kie)")
     p.add_argument("--url", help="the endpoint (default: the fake in-process)")
     p.add_argument("--api-key", dest="api_key", help="its API key")
-    p.add_argument("--live", action="store_true", help="the real kie.ai: budget guard, throttling")
+    p.add_argument("--live", action="store_true", help="the real service: budget guard, throttling")
     p.add_argument("--out", type=Path, default=Path("reports"), help="where to write the report")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
 

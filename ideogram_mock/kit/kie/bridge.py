@@ -13,8 +13,11 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.core.transport import Response
 from schemathesis.specs.openapi.checks import ignored_auth
 
+from ideogram_mock.kit.cases import describe, to_request
 from ideogram_mock.kit.findings import BREAKING, Finding
-from ideogram_mock.kit.kie.session import OPERATIONS, KitSession, describe
+from ideogram_mock.kit.kie.session import OPERATIONS, KitSession
+
+__all__ = ["EXCLUDED", "as_seen", "judge", "to_request"]
 
 # ignored_auth re-sends requests through schemathesis's own transport, past the kit's client
 # (and, in-process, to the real host): the kit checks authentication itself (test_auth_*).
@@ -23,24 +26,6 @@ EXCLUDED = [ignored_auth]
 # ("recordInfo is null", seen live; the spec's x-observed) or a URL that is not a kie file (the
 # docs). It means "not found", and schemathesis should judge it so (valid data, absent thing).
 NOT_FOUND = {"/api/v1/jobs/recordInfo", "/api/v1/common/download-url"}
-
-
-def to_request(kit: KitSession, case: Case[Any]) -> httpx.Request:
-    """The case as a request of the kit's client, carrying the kit's key."""
-    kwargs: dict[str, Any] = case.as_transport_kwargs(base_url=kit.config.base_url)
-    headers = {k: v for k, v in kwargs.get("headers", {}).items() if k.lower() != "connection"}
-    if not any(k.lower() == "authorization" for k in headers):
-        headers.update(kit.headers())
-    content: Any = None
-    if "json" in kwargs:
-        content = httpx.Request("POST", "http://x", json=kwargs["json"]).content
-    elif kwargs.get("data") is not None:
-        data = kwargs["data"]
-        content = data if isinstance(data, bytes | str) else None
-    return kit.client.build_request(
-        kwargs["method"], kwargs["url"], headers=headers, params=kwargs.get("params"),
-        content=content,
-    )  # fmt: skip
 
 
 def as_seen(response: httpx.Response) -> Response:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from ideogram_mock.kit import report
 from ideogram_mock.kit.kie.session import KitSession, session
 
 
@@ -17,12 +16,8 @@ def kit() -> KitSession:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from ideogram_mock.kit.kie import session as module
 
-    if module.session.cache_info().currsize == 0:
-        return
-    kit = module.session()
-    if kit.config.findings_path:
-        Path(kit.config.findings_path).write_text(kit.findings.dump())
-    kit.close()
+    if module.session.cache_info().currsize:
+        report.finish(module.session())
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -31,12 +26,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if module.session.cache_info().currsize == 0:
         return
     kit = module.session()
-    write = terminalreporter.write_line
-    terminalreporter.section("contract kit")
-    write(f"target: {kit.config.mode} {kit.config.base_url}; tasks created: {kit.tasks_created}")
     seen = ", ".join(sorted(kit.observed_conventions)) or "no errors seen"
-    write(f"HTTP status convention expected {kit.expected_convention}; observed: {seen}")
-    breaking, additive = kit.findings.breaking(), kit.findings.additive()
-    write(f"findings: {len(breaking)} breaking, {len(additive)} additive")
-    for finding in [*breaking, *additive]:
-        write(f"  [{finding.severity}] {finding.where}: {finding.message}")
+    notes = [f"HTTP status convention expected {kit.expected_convention}; observed: {seen}"]
+    report.summarise(terminalreporter, kit, notes)

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from ideogram_mock.kit.cases import describe
 from ideogram_mock.kit.config import KitConfig
 from ideogram_mock.kit.conformance import Conformance
 from ideogram_mock.kit.findings import ADDITIVE, BREAKING, Differ, Finding, Findings
@@ -32,14 +33,6 @@ OPERATIONS = {
 
 class BudgetExhausted(Exception):
     """The run may create no more tasks (live budget, or read-only mode)."""
-
-
-def describe(request: httpx.Request) -> str:
-    """The request that showed a finding, short enough for a report line."""
-    body = request.content.decode("utf-8", "replace") if request.content else ""
-    if len(body) > 240:
-        body = body[:239] + "…"
-    return f"{request.method} {request.url}" + (f" {body}" if body else "")
 
 
 class Receiver(Protocol):

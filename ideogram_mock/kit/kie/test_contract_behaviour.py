@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from ideogram_mock.core.images import sniff
+from ideogram_mock.kit.cases import describe
 from ideogram_mock.kit.findings import ADDITIVE, BREAKING, Finding
 from ideogram_mock.kit.kie.data import body_for, catalogue
-from ideogram_mock.kit.kie.session import BudgetExhausted, KitSession, describe
+from ideogram_mock.kit.kie.session import BudgetExhausted, KitSession
 from ideogram_mock.providers.kie.models import DEFAULT_SIZE, IMAGE_SIZES
 
 MODELS = ["ideogram/character", "ideogram/character-edit", "ideogram/character-remix"]

@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 import orjson
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.types import Message, Scope
@@ -54,6 +55,7 @@ FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 # Three images of up to 10 MB each, and the text fields.
 MAX_FORM_BYTES = 3 * MAX_BYTES + 1_048_576
 _INTEGER = re.compile(r"-?[0-9]{1,12}")
+_RESOLUTION = re.compile(r"[0-9]{3,4}x[0-9]{3,4}")
 
 
 class SegmindError(DomainError):
@@ -101,13 +103,13 @@ def order_of(
     """An order from the fields; with `failure` the fields may break the schema (a v2 request
     the worker refuses), so every field is read defensively."""
     fields, uploads = received.fields, received.uploads
-    speed = fields.get("rendering_speed")
+    speed = _text(fields, "rendering_speed")
     speed = speed if speed in SPEEDS else DEFAULT_SPEED
     resolution = fields.get("resolution", DEFAULT_RESOLUTION)
-    if isinstance(resolution, str) and "x" in resolution and resolution != "None":
+    if isinstance(resolution, str) and _RESOLUTION.fullmatch(resolution):
         size = _size(resolution)
     else:
-        ratio = fields.get("aspect_ratio")
+        ratio = _text(fields, "aspect_ratio")
         size = ASPECT_RATIOS[ratio if ratio in ASPECT_RATIOS else DEFAULT_ASPECT_RATIO]
     reference = _text(fields, "character_reference_image")
     image, mask = _text(fields, "image"), _text(fields, "mask")
@@ -228,12 +230,15 @@ class SegmindApi:
                         if name in IMAGE_FIELDS:
                             uploads[name] = data
                             fields[name] = f"(file {value.filename or name}, {len(data)} bytes)"
+                    elif name == "seed" and value in ("", "null"):
+                        fields[name] = None  # a form's spelling of "no seed"
                     elif name == "seed" and _INTEGER.fullmatch(value):
                         fields[name] = int(value)
                     else:
                         fields[name] = value
-        except (MultiPartException, ValueError, UnicodeDecodeError) as exc:
-            raise SegmindError(400, f"Request body is not readable form data: {exc}") from None
+        except (HTTPException, MultiPartException, ValueError, UnicodeDecodeError) as exc:
+            why = exc.detail if isinstance(exc, HTTPException) else str(exc)
+            raise SegmindError(400, f"Request body is not readable form data: {why}") from None
         return Received(fields, uploads, True)
 
     def _problem(self, received: Received) -> str | None:

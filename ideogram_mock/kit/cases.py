@@ -1,0 +1,53 @@
+"""Requests as every provider's kit makes them: schemathesis cases sent through the kit's own
+client with the kit's key, and a short description of a request for a report line."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import httpx
+from schemathesis import Case
+from urllib3.filepost import encode_multipart_formdata
+
+from ideogram_mock.kit.config import KitConfig
+
+
+class Kit(Protocol):
+    config: KitConfig
+    client: httpx.Client
+
+    def headers(self, api_key: str | None = "default") -> dict[str, str]: ...
+
+
+def describe(request: httpx.Request) -> str:
+    """The request that showed a finding, short enough for a report line."""
+    body = request.content.decode("utf-8", "replace") if request.content else ""
+    if len(body) > 240:
+        body = body[:239] + "…"
+    return f"{request.method} {request.url}" + (f" {body}" if body else "")
+
+
+def to_request(kit: Kit, case: Case[Any]) -> httpx.Request:
+    """The case as a request of the kit's client, carrying the kit's key (unless the case
+    carries the provider's auth header itself)."""
+    kwargs: dict[str, Any] = case.as_transport_kwargs(base_url=kit.config.base_url)
+    headers = {k: v for k, v in kwargs.get("headers", {}).items() if k.lower() != "connection"}
+    auth = kit.headers()
+    if not any(k.lower() in {a.lower() for a in auth} for k in headers):
+        headers.update(auth)
+    content: Any = None
+    if "json" in kwargs:
+        content = httpx.Request("POST", "http://x", json=kwargs["json"]).content
+    elif kwargs.get("files") is not None:
+        # A multipart body, parts as schemathesis gives them: (name, (filename|None, value…)).
+        fields = [(name, part[1] if part[0] is None else part) for name, part in kwargs["files"]]
+        content, ctype = encode_multipart_formdata(fields)
+        headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+        headers["Content-Type"] = ctype
+    elif kwargs.get("data") is not None:
+        data = kwargs["data"]
+        content = data if isinstance(data, bytes | str) else None
+    return kit.client.build_request(
+        kwargs["method"], kwargs["url"], headers=headers, params=kwargs.get("params"),
+        content=content,
+    )  # fmt: skip

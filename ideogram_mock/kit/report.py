@@ -1,0 +1,39 @@
+"""The end of a kit run, the same for every provider: findings to KIT_FINDINGS and a terminal
+section naming the target and each finding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import pytest
+
+from ideogram_mock.kit.config import KitConfig
+from ideogram_mock.kit.findings import Findings
+
+
+class Run(Protocol):
+    config: KitConfig
+    findings: Findings
+    tasks_created: int
+
+    def close(self) -> None: ...
+
+
+def finish(kit: Run) -> None:
+    """Write the findings where KIT_FINDINGS says, and close the run's clients."""
+    if kit.config.findings_path:
+        Path(kit.config.findings_path).write_text(kit.findings.dump())
+    kit.close()
+
+
+def summarise(reporter: pytest.TerminalReporter, kit: Run, notes: list[str]) -> None:
+    write = reporter.write_line
+    reporter.section("contract kit")
+    write(f"target: {kit.config.mode} {kit.config.base_url}; tasks created: {kit.tasks_created}")
+    for note in notes:
+        write(note)
+    breaking, additive = kit.findings.breaking(), kit.findings.additive()
+    write(f"findings: {len(breaking)} breaking, {len(additive)} additive")
+    for finding in [*breaking, *additive]:
+        write(f"  [{finding.severity}] {finding.where}: {finding.message}")

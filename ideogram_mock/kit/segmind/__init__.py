@@ -1,0 +1,1 @@
+"""The contract kit for Segmind's serverless API (`make contract PROVIDER=segmind`)."""

@@ -278,3 +278,15 @@ async def test_handlers_wrong_method_is_405_with_allow(kie: Kie) -> None:
     response = await kie.unchecked.request("TRACE", "/api/v1/chat/credit")
     assert response.status_code == 405
     assert "GET" in response.headers["allow"].split(", ")
+
+
+async def test_create_task_with_input_nested_too_deep_to_check_is_a_422(kie: Kie) -> None:
+    deep = "[" * 300 + "]" * 300
+    content = '{"model": "ideogram/character", "input": {"prompt": ' + deep + "}}"
+    response = await kie.client.post(
+        "/api/v1/jobs/createTask",
+        content=content.encode(),
+        headers={"Authorization": "Bearer k1", "Content-Type": "application/json"},
+    )
+    assert response.json()["code"] == 422
+    assert "nested too deeply" in response.json()["msg"]

@@ -380,3 +380,16 @@ async def test_segmind_pictures_keep_the_character_of_one_reference(segmind: Seg
         json=segmind_body(character_reference_image="http://127.0.0.1:9/someone-else.png")
     )
     assert segmind.fake.task(other.headers["x-request-id"]).character_key not in keys
+
+
+async def test_segmind_a_body_nested_too_deep_to_check_is_refused_with_422(
+    segmind: Segmind,
+) -> None:
+    deep = "[" * 300 + "]" * 300
+    reference = '"character_reference_image": "http://127.0.0.1:9/a.png"'
+    content = '{"prompt": ' + deep + ", " + reference + "}"
+    headers = {"content-type": "application/json"}
+    for call in (segmind.generate, segmind.submit):
+        response = await call(json=None, content=content.encode(), headers=headers)
+        assert response.status_code == 422
+        assert response.json() == {"error": "body is nested too deeply to check"}

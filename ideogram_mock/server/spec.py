@@ -121,13 +121,20 @@ class SchemaCheck:
         self._validator = jsonschema_rs.Draft202012Validator(root, validate_formats=True)
 
     def is_valid(self, instance: Any) -> bool:
-        return bool(self._validator.is_valid(instance))
+        try:
+            return bool(self._validator.is_valid(instance))
+        except ValueError:  # jsonschema-rs: "Recursion limit reached" on deep nesting
+            return False
 
     def violations(self, instance: Any, prefix: str = "") -> list[Violation]:
-        found = [
-            dataclasses.replace(_describe(e, prefix), value=e.instance)
-            for e in self._validator.iter_errors(instance)
-        ]
+        try:
+            found = [
+                dataclasses.replace(_describe(e, prefix), value=e.instance)
+                for e in self._validator.iter_errors(instance)
+            ]
+        except ValueError:
+            subject = prefix or "body"
+            return [Violation(prefix, "depth", f"{subject} is nested too deeply to check")]
         # The deepest field first: "input.num_images" says more than "input".
         found.sort(
             key=lambda v: (

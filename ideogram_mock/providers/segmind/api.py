@@ -306,7 +306,10 @@ class SegmindApi:
             order = order_of(received)
         else:
             quick = INVALID_FAILS_IN_S * self.fake.settings.time_scale
-            order = order_of(received, duration_s=quick, failure=Failure("422", problem))
+            try:
+                order = order_of(received, duration_s=quick, failure=Failure("422", problem))
+            except TypeError:  # orjson cannot write it back (nested over 255 deep)
+                raise SegmindError(422, problem) from None
         task = await self.fake.create_task(account, order)
         call.task_id = task.task_id
         return records.submitted(self.fake.settings.base_url, task.task_id)

@@ -49,7 +49,7 @@ contract: $(STAMP) ## the contract kit (PROVIDER=kie): in-process fake, or any s
 P_ENV := $(shell echo $(PROVIDER) | tr a-z A-Z)
 
 contract-live: $(STAMP) ## the kit against the real endpoint: needs <PROVIDER>_BASE_URL and <PROVIDER>_API_KEY (e.g. KIE_…, SEGMIND_…)
-	@test -n "$$$(P_ENV)_BASE_URL" -a -n "$$$(P_ENV)_API_KEY" || (echo "set $(P_ENV)_BASE_URL and $(P_ENV)_API_KEY ($(P_ENV)_READ_ONLY=1 spends nothing)"; exit 2)
+	@test -n "$$$(P_ENV)_BASE_URL" -a -n "$$$(P_ENV)_API_KEY" || (echo "set $(P_ENV)_BASE_URL and $(P_ENV)_API_KEY (Scenario also SCENARIO_API_SECRET; $(P_ENV)_READ_ONLY=1 spends nothing)"; exit 2)
 	KIT_TARGET=live $(PY) -m pytest --pyargs ideogram_mock.kit.$(PROVIDER) -p no:cacheprovider -v $(PYTEST_ARGS)
 
 drift: $(STAMP) ## drift report (reports/drift.md + drift.xml) for URL=… (default: the fake), LIVE=1 for the real PROVIDER

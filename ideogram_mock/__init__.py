@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ideogram_mock.server.app import create_app, make_fake
     from ideogram_mock.settings import RateLimit, Settings
     from ideogram_mock.testing.handle import Handle, HandleError, KieHandle
-    from ideogram_mock.testing.inprocess import KieMock, SegmindMock
+    from ideogram_mock.testing.inprocess import KieMock, ScenarioMock, SegmindMock
     from ideogram_mock.testing.live import KieServer
 
 _EXPORTS = {
@@ -30,6 +30,7 @@ _EXPORTS = {
     "make_fake": "ideogram_mock.server.app",
     "KieMock": "ideogram_mock.testing.inprocess",
     "SegmindMock": "ideogram_mock.testing.inprocess",
+    "ScenarioMock": "ideogram_mock.testing.inprocess",
 }
 __all__ = [
     "Handle",
@@ -38,6 +39,7 @@ __all__ = [
     "KieMock",
     "KieServer",
     "RateLimit",
+    "ScenarioMock",
     "SegmindMock",
     "Settings",
     "__version__",

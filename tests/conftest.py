@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from collections.abc import AsyncIterator
@@ -190,3 +191,55 @@ async def segmind(settings: Settings) -> AsyncIterator[Segmind]:
         httpx.AsyncClient(transport=transport, base_url=SEGMIND_BASE) as unchecked,
     ):
         yield Segmind(fake, client, unchecked)
+
+
+SCENARIO_BASE = "https://api.cloud.scenario.com"
+IMAGES = ROOT / "fixtures" / "images"
+
+
+def basic(key: str, secret: str = "secret") -> dict[str, str]:
+    token = base64.b64encode(f"{key}:{secret}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+class ScenarioClient:
+    """The fake with a spec-checked client on Scenario's host, keyed by Basic auth."""
+
+    def __init__(self, fake: Fake, client: httpx.AsyncClient) -> None:
+        self.fake = fake
+        self.client = client
+
+    async def upload(self, name: str = "portrait.png", key: str = "k1") -> str:
+        image = base64.b64encode((IMAGES / name).read_bytes()).decode()
+        response = await self.client.post(
+            "/v1/assets", json={"name": name, "image": image}, headers=basic(key)
+        )
+        assert response.status_code == 200, response.text
+        asset_id: str = response.json()["asset"]["id"]
+        return asset_id
+
+    async def generate(
+        self, key: str = "k1", params: dict[str, str] | None = None, **body: Any
+    ) -> httpx.Response:
+        return await self.client.post(
+            "/v1/generate/custom/model_ideogram-character",
+            json={"prompt": "A fantasy landscape", **body},
+            headers=basic(key),
+            params=params,
+        )
+
+    async def job(self, job_id: str, key: str = "k1") -> httpx.Response:
+        return await self.client.get(f"/v1/jobs/{job_id}", headers=basic(key))
+
+    async def get(self, url: str, key: str = "k1") -> httpx.Response:
+        return await self.client.get(url, headers=basic(key))
+
+
+@pytest.fixture
+async def scenario(settings: Settings) -> AsyncIterator[ScenarioClient]:
+    fake = make_fake(settings.replace(public_url=SCENARIO_BASE))
+    transport = httpx.ASGITransport(app=create_app(fake=fake))
+    async with httpx.AsyncClient(
+        transport=transport, base_url=SCENARIO_BASE, event_hooks={"response": [check_response]}
+    ) as client:
+        yield ScenarioClient(fake, client)

@@ -128,6 +128,32 @@ def _error_renamed(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def _job(change: Callable[[dict[str, Any]], None]) -> Transform:
+    def transform(body: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(body.get("job"), dict):
+            change(body["job"])
+        return body
+
+    return transform
+
+
+def _status_renamed(job: dict[str, Any]) -> None:
+    if job.get("status") == "success":
+        job["status"] = "succeeded"
+        job["statusHistory"][-1]["status"] = "succeeded"
+
+
+def _progress_backwards(job: dict[str, Any]) -> None:
+    if job.get("status") not in ("success", "failure", "canceled"):
+        job["progress"] = round(1 - job["progress"], 4)
+
+
+def _asset_field_dropped(body: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(body.get("asset"), dict):
+        body["asset"].pop("mimeType", None)
+    return body
+
+
 @dataclass(frozen=True)
 class Mutant:
     name: str
@@ -171,5 +197,29 @@ SEGMIND_MUTANTS = [
         None,
         ("renamed-field", "error", "message"),
         "segmind",
+    ),
+]
+
+SCENARIO_MUTANTS = [
+    Mutant(
+        "job-status-renamed",
+        rewrite("/v1/jobs/", _job(_status_renamed)),
+        None,
+        ("new-value", "succeeded", "status"),
+        "scenario",
+    ),
+    Mutant(
+        "progress-backwards",
+        rewrite("/v1/jobs/", _job(_progress_backwards)),
+        None,
+        ("progress-backwards",),
+        "scenario",
+    ),
+    Mutant(
+        "asset-field-dropped",
+        rewrite("/v1/assets", _asset_field_dropped),
+        None,
+        ("missing-field", "mimeType"),
+        "scenario",
     ),
 ]

@@ -14,7 +14,7 @@ from ideogram_mock.kit import drift
 from ideogram_mock.settings import Settings
 from ideogram_mock.testing.live import start_server
 from tests.conftest import make_settings
-from tests.mutants import MUTANTS, SEGMIND_MUTANTS, Mutant
+from tests.mutants import MUTANTS, SCENARIO_MUTANTS, SEGMIND_MUTANTS, Mutant
 
 QUICK = {"KIT_MAX_EXAMPLES": "6", "KIT_POLL_SECONDS": "0.2", "KIT_LIFECYCLE_TIMEOUT": "20"}
 
@@ -45,7 +45,7 @@ def test_contract_kit_passes_against_the_fake_over_http(tmp_path: Path) -> None:
     assert "**no drift**" in report
 
 
-@pytest.mark.parametrize("provider", ["segmind"])
+@pytest.mark.parametrize("provider", ["segmind", "scenario"])
 def test_contract_kit_passes_against_another_providers_fake_in_process_and_over_http(
     tmp_path: Path, provider: str
 ) -> None:
@@ -67,7 +67,7 @@ def test_contract_kit_passes_against_another_providers_fake_in_process_and_over_
     assert left == []
 
 
-ALL_MUTANTS = MUTANTS + SEGMIND_MUTANTS
+ALL_MUTANTS = MUTANTS + SEGMIND_MUTANTS + SCENARIO_MUTANTS
 
 
 @pytest.mark.parametrize("mutant", ALL_MUTANTS, ids=[m.name for m in ALL_MUTANTS])
@@ -135,7 +135,8 @@ def test_contract_kit_live_mode_keeps_to_its_budget(
 def test_contract_kit_is_chosen_by_provider_and_an_unknown_one_is_refused() -> None:
     assert drift.kit_package("kie") == "ideogram_mock.kit.kie"
     assert drift.kit_package("segmind") == "ideogram_mock.kit.segmind"
-    with pytest.raises(SystemExit, match="no contract kit for provider 'nobody'; kits: kie, segm"):
+    assert drift.kit_package("scenario") == "ideogram_mock.kit.scenario"
+    with pytest.raises(SystemExit, match="provider 'nobody'; kits: kie, segmind, scenario"):
         drift.kit_package("nobody")
 
 
@@ -162,5 +163,28 @@ def test_contract_kit_live_mode_keeps_to_its_budget_for_segmind(
         server.stop()
     report = (tmp_path / "drift.md").read_text()
     assert created == (0 if read_only == "1" else int(budget))
+    assert "**no drift**" in report
+    assert "Failed kit tests" not in report, report
+
+
+def test_contract_kit_live_mode_keeps_to_its_budget_for_scenario(tmp_path: Path) -> None:
+    # A loopback fake stands in for api.cloud.scenario.com; a budget of one generation.
+    server = start_server(
+        _settings().replace(clock="real", time_scale=0.01, api_keys=("sc-live", "sc-other"))
+    )
+    env = {
+        **QUICK,
+        "SCENARIO_MAX_TASKS": "1",
+        "SCENARIO_API_SECRET": "sc-secret",
+        "SCENARIO_OTHER_API_KEY": "sc-other",
+        "KIT_MIN_INTERVAL": "0",
+    }
+    try:
+        drift.run(server.url, "sc-live", tmp_path, live=True, extra_env=env, provider="scenario")
+        created = len(server.fake.store)
+    finally:
+        server.stop()
+    report = (tmp_path / "drift.md").read_text()
+    assert created == 1
     assert "**no drift**" in report
     assert "Failed kit tests" not in report, report

@@ -239,10 +239,12 @@ def test_server_cli_serve_prints_its_urls_and_answers() -> None:
         assert proc.stdout is not None
         first = proc.stdout.readline()
         segmind = proc.stdout.readline()
+        scenario = proc.stdout.readline()
         control = proc.stdout.readline()
         assert "/api/v1/jobs/createTask" in first
         assert segmind.split()[1:2] == ["segmind"]
         assert segmind.rstrip().endswith("/v1/ideogram-character")
+        assert scenario.split()[1:2] == ["scenario"]
         assert "/_mock/clock" in control
         base = first.split()[-1].removesuffix("/api/v1/jobs/createTask")
         assert base.startswith("http://127.0.0.1:")

@@ -24,6 +24,11 @@ class Account:
         self.settle(now_ms)
         return self.credits
 
+    def refund(self, amount: int, now_ms: int) -> None:
+        """Give back a charge now (a canceled task)."""
+        self.settle(now_ms)
+        self.credits += amount
+
     def charge(self, amount: int, now_ms: int, refund_at: int | None = None) -> None:
         """Take `amount`, or raise InsufficientCredits; `refund_at` gives it back then."""
         self.settle(now_ms)

@@ -3,6 +3,7 @@ result files and callbacks. Dialects translate their wire formats into these cal
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from ideogram_mock.core.errors import (
     FileMissing,
     GatewayFailure,
     InsufficientCredits,
+    InvalidInput,
     LinkExpired,
     Maintenance,
     NotAFileUrl,
@@ -402,6 +404,24 @@ class Fake:
         else:
             self.clock.advance(seconds)
         return attempted + await self.dispatcher.deliver_due()
+
+    def cancel(self, task: Task) -> Task:
+        """End a running task now, as canceled; its charge comes back (a failing task's
+        comes back when it would have failed). InvalidInput once it has ended."""
+        now = self.clock.now_ms()
+        if stage_at(task, now).terminal:
+            raise InvalidInput(f"task {task.task_id} has already ended", "taskId")
+        ended = dataclasses.replace(
+            task,
+            canceled=True,
+            complete_ms=now,
+            queuing_ms=min(task.queuing_ms, now),
+            generating_ms=min(task.generating_ms, now),
+        )
+        self.store.replace(ended)
+        if task.failure is None:
+            self.accounts.authenticate(task.api_key).refund(task.credits, now)
+        return ended
 
     def task(self, task_id: str) -> Task:
         task = self.store.get(task_id)

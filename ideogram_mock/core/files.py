@@ -41,6 +41,13 @@ class Files:
         msg = f"{task_id}/{name}:{expires}".encode()
         return hashlib.blake2b(msg, key=self._secret[:64], digest_size=10).hexdigest()
 
+    def sign(self, subject: str, expires: int) -> str:
+        """A signature for any file the fake serves (`subject` names it; `expires` in Unix s)."""
+        return self._sign(subject, "", expires)
+
+    def signed(self, subject: str, expires: int, sig: str | None) -> bool:
+        return sig is not None and hmac.compare_digest(self.sign(subject, expires), sig)
+
     def url(self, task_id: str, index: int, expires_ms: int) -> str:
         name = f"{index}.{self.ext}"
         expires = expires_ms // 1000

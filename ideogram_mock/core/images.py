@@ -231,7 +231,14 @@ def sniff(data: bytes) -> Sniffed | None:
             if size[0] * size[1] > MAX_PIXELS:
                 return None
             img.verify()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+    except (
+        UnidentifiedImageError,
+        OSError,
+        ValueError,
+        SyntaxError,  # PIL's verify() on a broken chunk checksum
+        EOFError,
+        Image.DecompressionBombError,
+    ):
         return None
     if fmt == "jpg":
         fmt = "jpeg"

@@ -1,5 +1,5 @@
-"""Tasks as the core stores them: small, slotted, immutable after creation, in no provider's
-words (each dialect names the stages its own way)."""
+"""Tasks as the core stores them: small, slotted, immutable (a cancel stores a changed copy),
+in no provider's words (each dialect names the stages its own way)."""
 
 from __future__ import annotations
 
@@ -20,10 +20,11 @@ class Stage(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    CANCELED = "canceled"
 
     @property
     def terminal(self) -> bool:
-        return self in (Stage.SUCCEEDED, Stage.FAILED)
+        return self in (Stage.SUCCEEDED, Stage.FAILED, Stage.CANCELED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +63,5 @@ class Task:
     credits: int
     failure: Failure | None
     rule_id: str | None
+    # Ended early at the owner's request (then complete_ms is when).
+    canceled: bool = False

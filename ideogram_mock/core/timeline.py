@@ -58,6 +58,8 @@ def timeline(
 def stage_at(task: Task, now_ms: int) -> Stage:
     """The task's stage at `now_ms`; terminal from `complete_ms` on, never changing after."""
     if now_ms >= task.complete_ms:
+        if task.canceled:
+            return Stage.CANCELED
         return Stage.FAILED if task.failure is not None else Stage.SUCCEEDED
     if now_ms >= task.generating_ms:
         return Stage.RUNNING

@@ -6,6 +6,7 @@
 - `KIT_TARGET=live` with `<P>_BASE_URL` and `<P>_API_KEY` (`<P>` the provider: `KIE`,
   `SEGMIND`): the real endpoint. `<P>_OTHER_API_KEY`: a second key for the "invisible to
   other keys" check; `<P>_MAX_TASKS`: most tasks the run may create (default 3);
+  `<P>_API_SECRET` (Scenario): the secret paired with the key;
   `<P>_READ_ONLY=1`: spend no credits (credit, unknown ids, auth and validation errors only);
   `CALLBACK_PUBLIC_URL`, `CALLBACK_PORT` (kie): where the real service can reach the kit's
   receiver.
@@ -34,6 +35,7 @@ class KitConfig:
     base_url: str
     api_key: str
     other_api_key: str | None
+    api_secret: str  # Scenario's Basic auth pairs the key with a secret
     read_only: bool
     max_tasks: int | None
     callback_public_url: str | None
@@ -76,6 +78,7 @@ class KitConfig:
                 base_url=base.rstrip("/"),
                 api_key=key,
                 other_api_key=env.get(f"{p}_OTHER_API_KEY") or None,
+                api_secret=env.get(f"{p}_API_SECRET", ""),
                 read_only=env.get(f"{p}_READ_ONLY", "0") not in ("0", "", "false"),
                 max_tasks=int(env.get(f"{p}_MAX_TASKS", "3")),
                 callback_public_url=env.get("CALLBACK_PUBLIC_URL") or None,
@@ -90,6 +93,7 @@ class KitConfig:
             base_url=url.rstrip("/") if url else PROVIDERS[provider].hosts[0],
             api_key=env.get("CONTRACT_API_KEY", "contract-kit"),
             other_api_key=env.get("CONTRACT_OTHER_API_KEY", "contract-kit-other"),
+            api_secret=env.get("CONTRACT_API_SECRET", "contract-kit-secret"),
             read_only=False,
             max_tasks=None,
             callback_public_url=None,

@@ -7,9 +7,10 @@ from collections.abc import Iterable
 
 from ideogram_mock.providers.base import Provider
 from ideogram_mock.providers.kie import KIE
+from ideogram_mock.providers.scenario import SCENARIO
 from ideogram_mock.providers.segmind import SEGMIND
 
-PROVIDERS: dict[str, Provider] = {p.name: p for p in (KIE, SEGMIND)}
+PROVIDERS: dict[str, Provider] = {p.name: p for p in (KIE, SEGMIND, SCENARIO)}
 
 
 def selected(names: Iterable[str] = ()) -> list[Provider]:

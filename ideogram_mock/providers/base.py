@@ -3,6 +3,7 @@ dialect and its web API live (imported when the fake is built)."""
 
 from __future__ import annotations
 
+import base64
 import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -28,13 +29,15 @@ class Provider:
     dialect: str  # "module:Class" of its core dialect, built from Settings
     api: str  # "module:Class" of its web API, built from the Fake
     entry: str  # the path a person tries first (printed at start-up)
-    # The header that carries a key: its name and its value with `{key}` in it.
+    # The header that carries a key: its name, and its value with `{key}` in it (or `{basic}`:
+    # base64 of `key:secret`, the key being what names the account).
     key_header: tuple[str, str] = ("Authorization", "Bearer {key}")
 
-    def auth(self, api_key: str) -> dict[str, str]:
+    def auth(self, api_key: str, secret: str = "test-secret") -> dict[str, str]:
         """The request header that authenticates `api_key` with this provider."""
         name, value = self.key_header
-        return {name: value.format(key=api_key)}
+        basic = base64.b64encode(f"{api_key}:{secret}".encode()).decode()
+        return {name: value.format(key=api_key, basic=basic)}
 
     def make_dialect(self, settings: Settings) -> Dialect:
         dialect: Dialect = _load(self.dialect)(settings)

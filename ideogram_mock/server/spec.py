@@ -206,7 +206,8 @@ class Operation:
             if param.location != "query":
                 continue
             raw = query.get(param.name)
-            if raw is None or raw == "":
+            # An empty string is a missing string; for a number or a boolean it is wrong.
+            if raw is None or (raw == "" and param.kind == "string"):
                 if param.required:
                     return param.missing
                 continue

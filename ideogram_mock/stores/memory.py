@@ -23,6 +23,11 @@ class MemoryStore:
             raise KeyError(f"task {task.task_id} exists")
         self._tasks[task.task_id] = task
 
+    def replace(self, task: Task) -> None:
+        if task.task_id not in self._tasks:
+            raise KeyError(f"no task {task.task_id}")
+        self._tasks[task.task_id] = task
+
     def get(self, task_id: str) -> Task | None:
         return self._tasks.get(task_id)
 

@@ -26,8 +26,9 @@ class HandleError(ValueError):
 class Handle(abc.ABC):
     """What a test can do with the fake: drive its clock, script outcomes and faults, and look
     at its tasks, requests and callbacks. The same for every provider's fixtures, in-process
-    (`kie_mock`, `segmind_mock`) and live (`kie_server`, `segmind_server`); `provider` only
-    decides `headers()`. Its key is `test-key` (`api_key`) unless a call names another."""
+    (`kie_mock`, `segmind_mock`, `scenario_mock`) and live (`kie_server`, `segmind_server`,
+    `scenario_server`); `provider` only decides `headers()`. Its key is `test-key` (`api_key`)
+    unless a call names another."""
 
     api_key = DEFAULT_KEY
 
@@ -46,7 +47,8 @@ class Handle(abc.ABC):
 
     def headers(self, api_key: str | None = None) -> dict[str, str]:
         """The provider's auth header for the default (or a given) key: kie's
-        `Authorization: Bearer <key>`, Segmind's `x-api-key: <key>`."""
+        `Authorization: Bearer <key>`, Segmind's `x-api-key: <key>`, Scenario's
+        `Authorization: Basic base64(<key>:test-secret)`."""
         return PROVIDERS[self.provider].auth(api_key or self.api_key)
 
     # ---- time ---------------------------------------------------------------------------------

@@ -188,3 +188,10 @@ class SegmindMock(KieMock):
     on it), `headers()` with `x-api-key`. The official SDK needs no `base_url` at all."""
 
     provider = "segmind"
+
+
+class ScenarioMock(KieMock):
+    """`KieMock` for Scenario clients: https://api.cloud.scenario.com first, `headers()` with
+    Basic auth. The official SDK needs no `base_url`."""
+
+    provider = "scenario"

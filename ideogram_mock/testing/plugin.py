@@ -1,7 +1,8 @@
-"""pytest fixtures for clients of the providers the fake speaks: `kie_mock` / `segmind_mock`
-(in-process, respx) and `kie_server` / `segmind_server` (a loopback port), configured per test
-with `@pytest.mark.kie(...)` or `@pytest.mark.segmind(...)` (the same settings). Registered
-through the `pytest11` entry point, so installing the package is all it takes."""
+"""pytest fixtures for clients of the providers the fake speaks: `kie_mock`, `segmind_mock`,
+`scenario_mock` (in-process, respx) and `kie_server`, `segmind_server`, `scenario_server` (a
+loopback port), configured per test with `@pytest.mark.kie(...)`, `@pytest.mark.segmind(...)`
+or `@pytest.mark.scenario(...)` (the same settings). Registered through the `pytest11` entry
+point, so installing the package is all it takes."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from ideogram_mock.testing.inprocess import KieMock
     from ideogram_mock.testing.live import KieServer, RunningServer
 
-MARKERS = ("kie", "segmind")
+MARKERS = ("kie", "segmind", "scenario")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -127,3 +128,23 @@ def segmind_server(request: pytest.FixtureRequest, _kie_pool: _Pool) -> KieServe
     """The fake on a loopback port for Segmind clients: `SegmindClient(api_key=...,
     base_url=segmind_server.base_url + "/v1")`."""
     return _kie_pool.server("segmind", request)
+
+
+@pytest.fixture
+def scenario_mock(request: pytest.FixtureRequest, _kie_pool: _Pool) -> Iterator[KieMock]:
+    """`kie_mock` for Scenario clients: https://api.cloud.scenario.com first (the URLs it hands
+    out are on it) and `headers()` with Basic auth of `test-key:test-secret`;
+    `Scenario(api_key=..., api_secret=...)` needs no `base_url`."""
+    mock = _kie_pool.mock("scenario", request)
+    mock.start()
+    try:
+        yield mock
+    finally:
+        mock.stop()
+
+
+@pytest.fixture
+def scenario_server(request: pytest.FixtureRequest, _kie_pool: _Pool) -> KieServer:
+    """The fake on a loopback port for Scenario clients: `Scenario(api_key=..., api_secret=...,
+    base_url=scenario_server.base_url + "/v1")`."""
+    return _kie_pool.server("scenario", request)

@@ -1,12 +1,11 @@
-"""One run of Segmind's kit: its target, the one client every check goes through, and what it
-saw (schema differences, and Segmind's own rules: absolute URLs, FAILED as 422, `error`)."""
+"""One run of Segmind's kit: what sets Segmind apart from the shared session (its key header,
+the v1 image, absolute v2 URLs, FAILED as 422, `{"error"}`, statuses only moving forward)."""
 
 from __future__ import annotations
 
 import functools
-import threading
+import json
 import time
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,8 +14,10 @@ import httpx
 
 from ideogram_mock.kit.cases import describe
 from ideogram_mock.kit.config import KitConfig
-from ideogram_mock.kit.findings import BREAKING, Differ, Finding, Findings
-from ideogram_mock.server.spec import load_spec
+from ideogram_mock.kit.findings import BREAKING, Finding
+from ideogram_mock.kit.provider_kit import BudgetExhausted, ProviderKit
+
+__all__ = ["LIFECYCLE_MARK", "SPEC", "SPENDING", "BudgetExhausted", "SegmindKit", "session"]
 
 SPEC = "segmind.yaml"
 PROVIDER = "segmind"
@@ -34,39 +35,20 @@ FAKE_REFERENCE = "http://127.0.0.1:9/portrait.png"  # never fetched by the fake
 LIFECYCLE_MARK = "[kit:lifecycle]"
 
 
-class BudgetExhausted(Exception):
-    """The run may create no more requests (live budget, or read-only mode)."""
-
-
-class SegmindKit:
-    """The target and everything the run learned; one per process (see `session()`)."""
+class SegmindKit(ProviderKit):
+    provider = PROVIDER
+    spec_name = SPEC
+    spending = SPENDING
 
     def __init__(self, config: KitConfig) -> None:
-        self.config = config
-        self.spec = load_spec(SPEC)
-        self.differ = Differ(self.spec)
-        self.findings = Findings()
-        self.tasks_created = 0
+        super().__init__(config)
         self.statuses: dict[str, str] = {}
-        self._lock = threading.Lock()
-        self._last = 0.0
-        self._closers: list[Callable[[], None]] = []
-        self.mock: Any = None
-        if config.mode == "inprocess":
-            from ideogram_mock.settings import Settings
-            from ideogram_mock.testing.inprocess import SegmindMock
-
-            self.mock = SegmindMock(Settings(clock="manual", rate_limit=None, credits=10**12))
-            self.mock.start()
-            self._closers.append(self.mock.close)
-        self.client = httpx.Client(base_url=config.base_url, timeout=60, trust_env=False)
-        self._closers.append(self.client.close)
-        self.control = self._has_control_api()
-        self._rules: list[str] = []
         if self.control and self.mock is None:
-            self._quicken()
+            # A v1 call waits out its generation under a real clock: make the kit's own end at
+            # once, except the lifecycle test's.
+            self.add_rule({"outcome": "success", "promptContains": LIFECYCLE_MARK, "times": None})
+            self.add_rule({"outcome": "success", "durationSeconds": 0, "times": None})
 
-    # ---- the one way requests are made -------------------------------------------------------
     def headers(self, api_key: str | None = "default") -> dict[str, str]:
         key = self.config.api_key if api_key == "default" else api_key
         return {"x-api-key": key} if key else {}
@@ -90,53 +72,9 @@ class SegmindKit:
         body.update(changes)
         return {k: v for k, v in body.items() if v is not None}
 
-    def operation(self, request: httpx.Request) -> str | None:
-        op = self.spec.operation_for(request.method, request.url.path)
-        return op.operation_id if op is not None else None
-
-    def send(self, request: httpx.Request, check: bool = True) -> httpx.Response:
-        """Send one request (throttled, rate-limit aware, within the budget) and check the
-        answer; what differs goes into the findings."""
-        op = self.operation(request)
-        if op in SPENDING:
-            self._may_spend(request, op)
-        for attempt in range(6):
-            self._throttle()
-            response = self.client.send(request)
-            if response.status_code != 429 or attempt == 5:
-                break
-            self._wait_out(response, attempt)
-        if check and op is not None:
-            self.findings.extend(self.check(op, response))
-        if op in SPENDING and response.status_code == 200:
-            with self._lock:
-                self.tasks_created += 1
-        return response
-
-    def request(
-        self, method: str, url: str, api_key: str | None = "default", **kwargs: Any
-    ) -> httpx.Response:
-        headers = {**self.headers(api_key), **kwargs.pop("headers", {})}
-        return self.send(self.client.build_request(method, url, headers=headers, **kwargs))
-
-    def _may_spend(self, request: httpx.Request, op: str) -> None:
-        """Refuse to send a request that could spend beyond the budget: only requests with
-        the run's keys spend; read-only mode sends only bodies the v1 call refuses."""
-        keys = {k for k in (self.config.api_key, self.config.other_api_key) if k}
-        if request.headers.get("x-api-key") not in keys:
-            return
-        with self._lock:
-            if self.config.read_only:
-                if op == "generate" and self._surely_refused(request):
-                    return
-                raise BudgetExhausted("read-only mode: no generation may be requested")
-            limit = self.config.max_tasks
-            if limit is not None and self.tasks_created >= limit:
-                raise BudgetExhausted(f"the budget ({limit} requests) is spent")
-
-    def _surely_refused(self, request: httpx.Request) -> bool:
-        import json
-
+    def surely_refused(self, request: httpx.Request, op: str) -> bool:
+        if op != "generate":
+            return False  # v2 queues what it will refuse, and may bill it
         try:
             body = json.loads(request.content or b"null")
         except ValueError:
@@ -145,33 +83,18 @@ class SegmindKit:
         assert spec_body is not None
         return spec_body.reject(body) is not None
 
-    def _throttle(self) -> None:
-        if self.config.min_interval_s <= 0:
-            return
-        with self._lock:
-            wait = self._last + self.config.min_interval_s - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            self._last = time.monotonic()
-
-    def _wait_out(self, response: httpx.Response, attempt: int) -> None:
-        """Wait for a 429's reset (moving the fake's clock when the target has one)."""
-        if self.control:
-            self.client.post("/_mock/clock/advance", json={"seconds": 10})
-            return
-        wait = min(10.0, 1.0 * 2**attempt)
+    def retry_wait(self, response: httpx.Response, attempt: int) -> float:
         reset = response.headers.get("x-rate-limit-reset-at-utc")
         try:
             at = datetime.fromisoformat(reset.replace("Z", "+00:00")) if reset else None
         except ValueError:
             at = None
-        if at is not None:
-            wait = min(60.0, max(0.0, at.timestamp() - time.time()) + 0.1)
-        time.sleep(wait)
+        if at is None:
+            return super().retry_wait(response, attempt)
+        return min(60.0, max(0.0, at.timestamp() - time.time()) + 0.1)
 
     # ---- checks on every answer --------------------------------------------------------------
     def check(self, op: str, response: httpx.Response) -> list[Finding]:
-        """Schema differences and Segmind's own rules for one answer."""
         request = describe(response.request)
         status = response.status_code
         ctype = response.headers.get("content-type", "").split(";")[0].strip()
@@ -188,29 +111,16 @@ class SegmindKit:
             message = f"HTTP {status} {ctype or 'no content type'}, not JSON"
             return [Finding(BREAKING, "not-json", op, message, request)]
         out: list[Finding] = []
-        if isinstance(body, dict) and body.get("status") == "FAILED" and status != 422:
+        failed = isinstance(body, dict) and body.get("status") == "FAILED"
+        if failed and status != 422:
             message = f"a FAILED request answered with HTTP {status}; Segmind serves it with 422"
             out.append(Finding(BREAKING, "failed-status", op, message, request))
-        node = self._response_schema(op, status, body)
-        if node is not None:
-            out.extend(self.differ.diff(node, body, op, request))
+        # A FAILED body by its own schema, so a wrong status does not hide a wrong body.
+        out.extend(self.schema_diff(op, "422" if failed else str(status), body, request))
         if isinstance(body, dict):
             out.extend(self._urls(op, body, request))
             out.extend(self._history(op, body, request))
         return out
-
-    def _response_schema(self, op: str, status: int, body: Any) -> Any:
-        """The JSON schema of an operation's answer with this status (a FAILED body by its own
-        schema whatever the status, so a wrong status does not hide a wrong body)."""
-        operation = self.spec.operations[op]
-        raw = self.spec.document["paths"][operation.path][operation.method.lower()]["responses"]
-        if isinstance(body, dict) and body.get("status") == "FAILED" and "422" in raw:
-            key = "422"
-        else:
-            key = str(status) if str(status) in raw else ("default" if status >= 400 else "200")
-        response = self.spec.resolve(raw.get(key) or raw["200"])
-        content = response.get("content", {}).get("application/json")
-        return None if content is None else content["schema"]
 
     def _urls(self, op: str, body: dict[str, Any], request: str) -> list[Finding]:
         """The URLs a client follows must be absolute and on the service itself."""
@@ -244,37 +154,6 @@ class SegmindKit:
             return [Finding(BREAKING, "status-backwards", f"{op} status", message, request)]
         return []
 
-    # ---- the fake's control API (when the target has one) ------------------------------------
-    def _has_control_api(self) -> bool:
-        if self.config.live:
-            return False
-        try:
-            response = self.client.get("/_mock/clock")
-        except httpx.HTTPError:
-            return False
-        return response.status_code == 200 and "nowMs" in response.text
-
-    def _quicken(self) -> None:
-        """On a fake served over HTTP, make the kit's requests end at once (a v1 call waits
-        out its generation under a real clock), except the lifecycle's; removed at the end."""
-        for rule in (
-            {"outcome": "success", "promptContains": LIFECYCLE_MARK},
-            {"outcome": "success", "durationSeconds": 0},
-        ):
-            scoped = {**rule, "times": None, "provider": PROVIDER, "apiKey": self.config.api_key}
-            answer = self.client.post("/_mock/faults", json=scoped)
-            if answer.status_code == 201:
-                self._rules.append(answer.json()["id"])
-
-    def advance(self, seconds: float) -> None:
-        """Let time pass on the target: its clock when it has a control API, else real time."""
-        if self.mock is not None:
-            self.mock.advance(seconds)
-        elif self.control:
-            self.client.post("/_mock/clock/advance", json={"seconds": seconds})
-        else:
-            time.sleep(min(seconds, self.config.poll_seconds))
-
     def wait(self, status_url: str, api_key: str | None = "default") -> httpx.Response:
         """Poll a status URL until the request ends; the last answer."""
         deadline = time.monotonic() + self.config.lifecycle_timeout_s
@@ -286,13 +165,6 @@ class SegmindKit:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{status_url} still {status} after the time budget")
             self.advance(2 if self.control or self.mock is not None else self.config.poll_seconds)
-
-    def close(self) -> None:
-        for rule_id in self._rules:
-            self.client.delete(f"/_mock/faults/{rule_id}")
-        self._rules.clear()
-        while self._closers:
-            self._closers.pop()()
 
 
 @functools.cache

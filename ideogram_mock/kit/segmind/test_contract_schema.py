@@ -5,16 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import schemathesis
 from schemathesis import Case, GenerationMode
-from schemathesis.core.failures import FailureGroup
-from schemathesis.core.transport import Response
 from schemathesis.schemas import BaseSchema
 from schemathesis.specs.openapi.checks import ignored_auth, negative_data_rejection
 
-from ideogram_mock.kit.cases import describe, to_request
-from ideogram_mock.kit.findings import BREAKING, Finding
 from ideogram_mock.kit.segmind.session import SPEC, SPENDING, session
 from ideogram_mock.server.spec import spec_path
 
@@ -48,24 +43,4 @@ def _excluded(case: Case[Any]) -> list[Any]:
 
 @schema.parametrize()
 def test_operation_conforms(case: Case[Any]) -> None:
-    try:
-        request = to_request(kit, case)
-    except (httpx.HTTPError, ValueError, TypeError, UnicodeError):
-        return  # a generated request no HTTP client can send (e.g. a header with a newline)
-    response = kit.send(request, check=False)
-    op = kit.operation(request)
-    found = kit.check(op, response) if op is not None else []
-    kit.findings.extend(found)
-    try:
-        case.validate_response(
-            Response.from_httpx(response, verify=True), excluded_checks=_excluded(case)
-        )
-    except FailureGroup as group:
-        for failure in group.exceptions:
-            title = getattr(failure, "title", type(failure).__name__)
-            first = str(failure).splitlines()[0] if str(failure) else title
-            where = op or f"{request.method} {request.url.path}"
-            kit.findings.add(Finding(BREAKING, f"check: {title}", where, first, describe(request)))
-        raise
-    breaking = [f for f in found if f.severity == BREAKING]
-    assert not breaking, "; ".join(f"{f.where}: {f.message}" for f in breaking)
+    kit.run_case(case, _excluded(case))

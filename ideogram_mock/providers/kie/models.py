@@ -13,6 +13,7 @@ STATES = {
     Stage.RUNNING: "generating",
     Stage.SUCCEEDED: "success",
     Stage.FAILED: "fail",
+    Stage.CANCELED: "fail",  # kie has no cancel; no kie task is ever canceled
 }
 SPEEDS: dict[str, Speed] = {"TURBO": "turbo", "BALANCED": "balanced", "QUALITY": "quality"}
 # Pixel sizes of `image_size` (the majority of public clients; fal.ai's presets).

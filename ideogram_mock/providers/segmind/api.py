@@ -28,6 +28,7 @@ from ideogram_mock.core.errors import (
     Unauthorized,
 )
 from ideogram_mock.core.media import MAX_BYTES, Inputs
+from ideogram_mock.core.sizes import parse_size
 from ideogram_mock.core.tasks import Failure, Stage, Task
 from ideogram_mock.providers.segmind import records
 from ideogram_mock.providers.segmind.models import (
@@ -84,11 +85,6 @@ def _utc(ms: int) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _size(text: str) -> tuple[int, int]:
-    width, _, height = text.partition("x")
-    return int(width), int(height)
-
-
 def _text(fields: Mapping[str, Any], name: str) -> str | None:
     value = fields.get(name)
     return value if isinstance(value, str) and value else None
@@ -107,7 +103,7 @@ def order_of(
     speed = speed if speed in SPEEDS else DEFAULT_SPEED
     resolution = fields.get("resolution", DEFAULT_RESOLUTION)
     if isinstance(resolution, str) and _RESOLUTION.fullmatch(resolution):
-        size = _size(resolution)
+        size = parse_size(resolution)
     else:
         ratio = _text(fields, "aspect_ratio")
         size = ASPECT_RATIOS[ratio if ratio in ASPECT_RATIOS else DEFAULT_ASPECT_RATIO]

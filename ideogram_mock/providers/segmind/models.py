@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from ideogram_mock.core.dialect import Wording
+from ideogram_mock.core.sizes import ASPECT_RATIOS
 from ideogram_mock.core.tasks import Failure, Speed, Stage
+
+__all__ = ["ASPECT_RATIOS"]  # re-exported: Segmind's 15 ratios are Ideogram's
 
 NAME = "segmind"
 SLUG = "ideogram-character"
@@ -13,6 +16,7 @@ STATUSES = {
     Stage.RUNNING: "PROCESSING",
     Stage.SUCCEEDED: "COMPLETED",
     Stage.FAILED: "FAILED",
+    Stage.CANCELED: "FAILED",  # Segmind has no cancel; no Segmind request is ever canceled
 }
 SPEEDS: dict[str, Speed] = {"Turbo": "turbo", "Default": "balanced", "Quality": "quality"}
 # One fake credit is $0.005 (kie's rate), so one --credits balance serves every provider.
@@ -21,24 +25,6 @@ CREDITS = {"Turbo": 25, "Default": 38, "Quality": 50}  # $0.125, $0.19, $0.25
 DEFAULT_SPEED = "Quality"
 DEFAULT_RESOLUTION = "512x1536"
 DEFAULT_ASPECT_RATIO = "16:9"
-# Each aspect ratio at about one megapixel, on Ideogram's own resolution grid.
-ASPECT_RATIOS: dict[str, tuple[int, int]] = {
-    "1:1": (1024, 1024),
-    "16:9": (1312, 736),
-    "9:16": (736, 1312),
-    "4:3": (1152, 864),
-    "3:4": (864, 1152),
-    "3:2": (1248, 832),
-    "2:3": (832, 1248),
-    "16:10": (1280, 800),
-    "10:16": (800, 1280),
-    "5:4": (1120, 896),
-    "4:5": (896, 1120),
-    "2:1": (1408, 704),
-    "1:2": (704, 1408),
-    "3:1": (1536, 512),
-    "1:3": (512, 1536),
-}
 RESULT_TTL_S = 3600.0  # v2 statuses and results are kept an hour
 # A v2 request whose parameters the worker refuses fails this fast (Segmind's example: 0.24 s).
 INVALID_FAILS_IN_S = 0.25

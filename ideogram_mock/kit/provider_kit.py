@@ -1,0 +1,206 @@
+"""What every provider's kit session shares (kie's predates it and keeps its own): the target,
+the one client every check goes through, a live budget, throttling, 429 waits, the fake's
+control API when there is one, and the findings."""
+
+from __future__ import annotations
+
+import abc
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from schemathesis import Case
+from schemathesis.core.failures import FailureGroup
+from schemathesis.core.transport import Response
+
+from ideogram_mock.kit.cases import describe, to_request
+from ideogram_mock.kit.config import KitConfig
+from ideogram_mock.kit.findings import BREAKING, Differ, Finding, Findings
+from ideogram_mock.server.spec import load_spec
+
+
+class BudgetExhausted(Exception):
+    """The run may create no more tasks (live budget, or read-only mode)."""
+
+
+class ProviderKit(abc.ABC):
+    """The target and everything the run learned; one per process."""
+
+    provider: str
+    spec_name: str
+    spending: tuple[str, ...]  # operations that create (and pay for) a task
+
+    def __init__(self, config: KitConfig) -> None:
+        self.config = config
+        self.spec = load_spec(self.spec_name)
+        self.differ = Differ(self.spec)
+        self.findings = Findings()
+        self.tasks_created = 0
+        self._lock = threading.Lock()
+        self._last = 0.0
+        self._closers: list[Callable[[], None]] = []
+        self.mock: Any = None
+        if config.mode == "inprocess":
+            from ideogram_mock.settings import Settings
+            from ideogram_mock.testing.inprocess import KieMock
+
+            settings = Settings(clock="manual", rate_limit=None, credits=10**12)
+            self.mock = KieMock(settings, provider=self.provider)
+            self.mock.start()
+            self._closers.append(self.mock.close)
+        self.client = httpx.Client(base_url=config.base_url, timeout=60, trust_env=False)
+        self._closers.append(self.client.close)
+        self.control = self._has_control_api()
+        self._rules: list[str] = []
+
+    # ---- what each provider says -------------------------------------------------------------
+    @abc.abstractmethod
+    def headers(self, api_key: str | None = "default") -> dict[str, str]:
+        """The provider's auth header for the run's key (or another, or none)."""
+
+    @abc.abstractmethod
+    def check(self, op: str, response: httpx.Response) -> list[Finding]:
+        """What differs in one answer (schema and the provider's own rules)."""
+
+    def surely_refused(self, request: httpx.Request, op: str) -> bool:
+        """Whether the request is refused before anything is spent (read-only mode)."""
+        return False
+
+    def key_of(self, request: httpx.Request) -> str | None:
+        """The run's key a request carries, if any (only those spend)."""
+        sent = {k.lower(): v for k, v in request.headers.items()}
+        for key in (self.config.api_key, self.config.other_api_key):
+            if key and all(sent.get(n.lower()) == v for n, v in self.headers(key).items()):
+                return key
+        return None
+
+    def retry_wait(self, response: httpx.Response, attempt: int) -> float:
+        """Seconds to wait before resending a 429 to a real service."""
+        return float(min(10.0, 2.0**attempt))
+
+    # ---- the one way requests are made -------------------------------------------------------
+    def operation(self, request: httpx.Request) -> str | None:
+        op = self.spec.operation_for(request.method, request.url.path)
+        return op.operation_id if op is not None else None
+
+    def send(self, request: httpx.Request, check: bool = True) -> httpx.Response:
+        """Send one request (throttled, rate-limit aware, within the budget) and check the
+        answer; what differs goes into the findings."""
+        op = self.operation(request)
+        if op in self.spending:
+            self._may_spend(request, op)
+        for attempt in range(6):
+            self._throttle()
+            response = self.client.send(request)
+            if response.status_code != 429 or attempt == 5:
+                break
+            if self.control:  # the fake's rate windows run on its clock: move it on
+                self.client.post("/_mock/clock/advance", json={"seconds": 10})
+            else:
+                time.sleep(self.retry_wait(response, attempt))
+        if check and op is not None:
+            self.findings.extend(self.check(op, response))
+        if op in self.spending and response.status_code == 200:
+            with self._lock:
+                self.tasks_created += 1
+        return response
+
+    def request(
+        self, method: str, url: str, api_key: str | None = "default", **kwargs: Any
+    ) -> httpx.Response:
+        headers = {**self.headers(api_key), **kwargs.pop("headers", {})}
+        return self.send(self.client.build_request(method, url, headers=headers, **kwargs))
+
+    def _may_spend(self, request: httpx.Request, op: str) -> None:
+        if self.key_of(request) is None:
+            return
+        with self._lock:
+            if self.config.read_only:
+                if self.surely_refused(request, op):
+                    return
+                raise BudgetExhausted("read-only mode: nothing may be generated")
+            limit = self.config.max_tasks
+            if limit is not None and self.tasks_created >= limit:
+                raise BudgetExhausted(f"the budget ({limit} generations) is spent")
+
+    def _throttle(self) -> None:
+        if self.config.min_interval_s <= 0:
+            return
+        with self._lock:
+            wait = self._last + self.config.min_interval_s - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            self._last = time.monotonic()
+
+    # ---- checks -------------------------------------------------------------------------------
+    def schema_diff(self, op: str, status: str, body: Any, request: str) -> list[Finding]:
+        """The body against the JSON schema of the operation's answer with this status (its
+        `default`, else its 200, when the status is not documented)."""
+        operation = self.spec.operations[op]
+        raw = self.spec.document["paths"][operation.path][operation.method.lower()]["responses"]
+        key = status if status in raw else ("default" if int(status) >= 400 else "200")
+        response = self.spec.resolve(raw.get(key) or raw["200"])
+        content = response.get("content", {}).get("application/json")
+        if content is None:
+            return []
+        return self.differ.diff(content["schema"], body, op, request)
+
+    def run_case(self, case: Case[Any], excluded: list[Any]) -> None:
+        """One schemathesis case through the kit's client: the kit's checks and schemathesis's
+        (but `excluded`), findings recorded, and a failure on any breaking one."""
+        try:
+            request = to_request(self, case)
+        except (httpx.HTTPError, ValueError, TypeError, UnicodeError):
+            return  # a generated request no HTTP client can send (a header with a newline)
+        response = self.send(request, check=False)
+        op = self.operation(request)
+        found = self.check(op, response) if op is not None else []
+        self.findings.extend(found)
+        seen = Response.from_httpx(response, verify=True)
+        try:
+            case.validate_response(seen, excluded_checks=excluded)
+        except FailureGroup as group:
+            for failure in group.exceptions:
+                title = getattr(failure, "title", type(failure).__name__)
+                first = str(failure).splitlines()[0] if str(failure) else title
+                where = op or f"{request.method} {request.url.path}"
+                finding = Finding(BREAKING, f"check: {title}", where, first, describe(request))
+                self.findings.add(finding)
+            raise
+        breaking = [f for f in found if f.severity == BREAKING]
+        assert not breaking, "; ".join(f"{f.where}: {f.message}" for f in breaking)
+
+    # ---- the fake's control API (when the target has one) ------------------------------------
+    def _has_control_api(self) -> bool:
+        if self.config.live:
+            return False
+        try:
+            response = self.client.get("/_mock/clock")
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200 and "nowMs" in response.text
+
+    def add_rule(self, rule: dict[str, Any]) -> None:
+        """A rule on a fake served over HTTP, scoped to the run's key; removed at the end."""
+        scoped = {**rule, "provider": self.provider, "apiKey": self.config.api_key}
+        answer = self.client.post("/_mock/faults", json=scoped)
+        if answer.status_code == 201:
+            self._rules.append(answer.json()["id"])
+
+    def advance(self, seconds: float) -> None:
+        """Let time pass on the target: its clock when it has a control API, else real time."""
+        if self.mock is not None:
+            self.mock.advance(seconds)
+        elif self.control:
+            self.client.post("/_mock/clock/advance", json={"seconds": seconds})
+        else:
+            time.sleep(min(seconds, self.config.poll_seconds))
+
+    def close(self) -> None:
+        for rule_id in self._rules:
+            self.client.delete(f"/_mock/faults/{rule_id}")
+        self._rules.clear()
+        while self._closers:
+            self._closers.pop()()

@@ -1,0 +1,1 @@
+"""The contract kit for Scenario's API (`make contract PROVIDER=scenario`)."""

@@ -63,6 +63,12 @@ class Settings:
     callback_retries: int = 2
     callback_backoff_s: float = 5.0
     fetch_inputs: bool = False
+    fetch_hosts: tuple[str, ...] = ("localhost", "127.0.0.0/8", "::1")
+    # Signs result and asset links; None: a random secret per process (links cannot be forged
+    # from the public seed). Set it to keep links valid across restarts.
+    signing_key: str | None = None
+    # Required (as `Authorization: Bearer <token>` or `X-Admin-Token`) on every /_mock call.
+    admin_token: str | None = None
     journal_size: int = 10_000
     max_body_bytes: int = 1_048_576
 
@@ -103,6 +109,9 @@ class Settings:
         out["api_keys"] = list(self.api_keys)
         out["providers"] = list(self.providers)
         out["callback_hosts"] = list(self.callback_hosts)
+        out["fetch_hosts"] = list(self.fetch_hosts)
+        out["signing_key"] = "***" if self.signing_key else None
+        out["admin_token"] = "***" if self.admin_token else None
         out["webhook_hmac_key"] = "***" if self.webhook_hmac_key else None
         out["base_url"] = self.base_url
         return out
@@ -112,7 +121,7 @@ def _convert(name: str, raw: str) -> Any:
     kind = {f.name: f.type for f in dataclasses.fields(Settings)}[name]
     if name == "rate_limit":
         return RateLimit.parse(raw)
-    if name in ("api_keys", "callback_hosts", "providers"):
+    if name in ("api_keys", "callback_hosts", "fetch_hosts", "providers"):
         return tuple(k.strip() for k in raw.split(",") if k.strip())
     if kind == "bool":
         if raw.strip().lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):

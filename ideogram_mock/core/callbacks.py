@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import heapq
-import ipaddress
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
-from urllib.parse import urlsplit
 
 import anyio
 import orjson
 
 from ideogram_mock.core.clock import Clock
 from ideogram_mock.core.dialect import Delivery
+from ideogram_mock.core.hosts import HostPolicy
 from ideogram_mock.core.journal import CallbackAttempt, Journal
+
+__all__ = ["CallbackDispatcher", "HostPolicy", "Sender"]
 
 # What a provider's delivery is for a task at a moment; None once the task is forgotten.
 DeliveryFor = Callable[[str, int], "tuple[str, Delivery] | None"]
@@ -27,35 +28,6 @@ class Sender(Protocol):
     def __call__(
         self, url: str, body: bytes, headers: dict[str, str], timeout: float
     ) -> Awaitable[int]: ...
-
-
-class HostPolicy:
-    """Which hosts callbacks may reach: names, IP networks (CIDR), or `*` for any."""
-
-    def __init__(self, allowed: tuple[str, ...]) -> None:
-        self.any = "*" in allowed
-        self.names = {a.lower() for a in allowed if not _is_network(a)}
-        self.networks = [ipaddress.ip_network(a, strict=False) for a in allowed if _is_network(a)]
-
-    def allows(self, url: str) -> bool:
-        if self.any:
-            return True
-        host = (urlsplit(url).hostname or "").lower()
-        if host in self.names:
-            return True
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return False
-        return any(address in net for net in self.networks)
-
-
-def _is_network(text: str) -> bool:
-    try:
-        ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        return False
-    return True
 
 
 @dataclass(order=True)

@@ -4,7 +4,9 @@ result files and callbacks. Dialects translate their wire formats into these cal
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -39,6 +41,9 @@ from ideogram_mock.core.timeline import stage_at, timeline
 from ideogram_mock.settings import Settings
 from ideogram_mock.stores.base import TaskStore
 from ideogram_mock.stores.memory import MemoryStore
+
+# How far a clock may be moved: far beyond any test, well before dates stop being printable.
+CLOCK_HORIZON_MS = 7_258_118_400_000  # 2200-01-01T00:00:00Z
 
 
 @dataclass(frozen=True)
@@ -93,9 +98,8 @@ class Fake:
         self.rules = RuleBook({name: d.wording for name, d in self.dialects.items()})
         self.requests: Journal[RequestEntry] = Journal(settings.journal_size)
         self.callbacks: Journal[CallbackAttempt] = Journal(settings.journal_size)
-        self.files = Files(
-            settings.base_url, f"ideogram-mock:{settings.seed}", settings.image_format
-        )
+        secret = settings.signing_key or secrets.token_hex(32)
+        self.files = Files(settings.base_url, secret, settings.image_format)
         self.fetcher = fetcher
         self.dispatcher = CallbackDispatcher(
             self.clock,
@@ -392,8 +396,17 @@ class Fake:
 
     # ---- control ----------------------------------------------------------------------------
     async def advance(self, seconds: float) -> int:
-        """Move the clock; with a manual clock, step through due callbacks so each is on time."""
+        """Move the clock; with a manual clock, step through due callbacks so each is on time.
+        InvalidInput for a negative or non-finite step, or one past the clock's horizon."""
+        if not math.isfinite(seconds) or seconds < 0:
+            raise InvalidInput("seconds must be a finite number ≥ 0", "seconds")
         target = self.clock.now_ms() + round(seconds * 1000)
+        if target > CLOCK_HORIZON_MS:
+            raise InvalidInput(
+                "the clock cannot go past 2200-01-01T00:00:00Z "
+                f"({(CLOCK_HORIZON_MS - self.clock.now_ms()) / 1000:.0f} s from now)",
+                "seconds",
+            )
         attempted = 0
         if self.clock.mode == "manual":
             while (due := self.dispatcher.next_due()) is not None and due <= target:

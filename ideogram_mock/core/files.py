@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 from ideogram_mock.core import images
+from ideogram_mock.core.numbers import ascii_int
 from ideogram_mock.core.tasks import Task
 
 EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
-_NAME = re.compile(r"^(\d)\.(png|jpg|webp)$")
+_NAME = re.compile(r"([0-9])\.(png|jpg|webp)")
 
 
 @dataclass(frozen=True)
@@ -73,12 +74,11 @@ class Files:
         return self.ref(segments[0], segments[1], parts.query)
 
     def ref(self, task_id: str, name: str, query: str) -> FileRef | None:
-        match = _NAME.match(name)
+        match = _NAME.fullmatch(name)  # fullmatch: `$` would also match before a final newline
         if match is None:
             return None
         params = parse_qs(query)
-        expires_raw = params.get("expires", [""])[0]
-        expires = int(expires_raw) if expires_raw.isdigit() else None
+        expires = ascii_int(params.get("expires", [""])[0])
         return FileRef(task_id, int(match[1]), match[2], expires, params.get("sig", [None])[0])
 
     def signature_ok(self, ref: FileRef) -> bool:

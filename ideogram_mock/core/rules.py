@@ -10,6 +10,7 @@ from typing import Any
 
 from ideogram_mock.core.dialect import Wording
 from ideogram_mock.core.errors import InvalidInput, RuleNotFound
+from ideogram_mock.core.numbers import ascii_int
 from ideogram_mock.core.tasks import Failure
 
 KINDS = ("code", "latency", "drop", "gateway")
@@ -246,9 +247,8 @@ def triggers_in(prompt: str | None, wording: Wording) -> Triggers:
     for name, value in TRIGGER.findall(prompt):
         if name == "fail":
             failure = wording.failure(value or None)
-        elif name == "code" and value.isascii() and value.isdigit():
-            if int(value) in wording.error_codes:
-                code = int(value)
+        elif name == "code" and ascii_int(value) in wording.error_codes:
+            code = ascii_int(value)
         elif name == "seconds":
             try:
                 number = float(value)

@@ -16,10 +16,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ideogram_mock.core.engine import Fake
+from ideogram_mock.core.hosts import HostPolicy
 from ideogram_mock.providers import selected
 from ideogram_mock.server.control import Control
 from ideogram_mock.server.endpoint import ProviderEndpoint
-from ideogram_mock.server.outbound import HttpxSender, http_fetch
+from ideogram_mock.server.outbound import HttpFetcher, HttpxSender
 from ideogram_mock.server.routes import build_routes
 from ideogram_mock.server.spec import CONTROL, Operation, load_spec
 from ideogram_mock.settings import Settings
@@ -34,7 +35,7 @@ def make_fake(settings: Settings | None = None, **options: Any) -> Fake:
     settings = settings if settings is not None else Settings()
     dialects = [p.make_dialect(settings) for p in selected(settings.providers)]
     options.setdefault("sender", HttpxSender())
-    options.setdefault("fetcher", http_fetch)
+    options.setdefault("fetcher", HttpFetcher(HostPolicy(settings.fetch_hosts).allows))
     return Fake(settings, dialects, **options)
 
 
@@ -102,5 +103,8 @@ def create_app(settings: Settings | None = None, *, fake: Fake | None = None) ->
         lifespan=lifespan,
         exception_handlers={404: _not_found, 405: _not_found},
     )
+    # A trailing slash names no operation: answer 404 in the provider's shape rather than a
+    # 307 to another path (no provider documents one).
+    app.router.redirect_slashes = False
     app.state.fake = fake
     return app

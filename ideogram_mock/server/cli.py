@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import ipaddress
 import logging
 import socket
 import sys
@@ -98,6 +99,22 @@ def _serve_parser(sub: Any) -> None:
         default=None,
         help="download input images and fail tasks whose media kie would refuse",
     )
+    p.add_argument(
+        "--fetch-hosts",
+        dest="fetch_hosts",
+        help="hosts --fetch-inputs may download from, comma-separated; '*' = any "
+        "(default: loopback only)",
+    )
+    p.add_argument(
+        "--admin-token",
+        dest="admin_token",
+        help="require this token (Authorization: Bearer …, or X-Admin-Token) on /_mock calls",
+    )
+    p.add_argument(
+        "--signing-key",
+        dest="signing_key",
+        help="secret that signs result and asset links (default: random per process)",
+    )
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
 
 
@@ -121,10 +138,9 @@ def serve(args: argparse.Namespace) -> int:
     overrides = {
         k: v for k, v in vars(args).items() if k not in ("command", "log_level") and v is not None
     }
-    if isinstance(overrides.get("callback_hosts"), str):
-        overrides["callback_hosts"] = tuple(
-            h.strip() for h in overrides["callback_hosts"].split(",") if h.strip()
-        )
+    for name in ("callback_hosts", "fetch_hosts"):
+        if isinstance(overrides.get(name), str):
+            overrides[name] = tuple(h.strip() for h in overrides[name].split(",") if h.strip())
     for name in ("api_keys", "providers"):
         if name in overrides:
             overrides[name] = tuple(overrides[name])
@@ -160,6 +176,13 @@ def serve(args: argparse.Namespace) -> int:
         )
     if settings.admin:
         print(f"ideogram-mock: control  {settings.base_url}/_mock/clock", flush=True)
+        if not settings.admin_token and not _loopback(settings.host):
+            print(
+                f"ideogram-mock: WARNING: the control API (reset, accounts, every key's "
+                f"prompts) is open to the network on {settings.host} with no --admin-token",
+                file=sys.stderr,
+                flush=True,
+            )
     print(
         f"ideogram-mock: clock {settings.clock}, time scale {settings.time_scale:g}, "
         f"rate limit {settings.rate_limit or 'off'}, errors as {settings.http_status}",
@@ -168,6 +191,15 @@ def serve(args: argparse.Namespace) -> int:
     config = uvicorn.Config(app, log_level=args.log_level, lifespan="on", access_log=False)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:

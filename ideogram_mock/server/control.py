@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from starlette.requests import Request
@@ -31,6 +32,8 @@ from ideogram_mock.server.spec import Operation
 
 log = logging.getLogger("ideogram_mock")
 Handler = Callable[[Request, Operation], Awaitable[Any]]
+T = TypeVar("T")
+PAGE_SIZE = 100
 MEDIA_BY_EXT = {ext: MEDIA_TYPES[fmt] for fmt, ext in EXTENSIONS.items()}
 # The control API's HTTP status for each of the core's errors it can meet.
 STATUS: dict[type[DomainError], int] = {
@@ -164,7 +167,7 @@ class Control:
         params = request.query_params
         key, provider = params.get("apiKey"), params.get("provider")
         state, stage = params.get("state"), params.get("stage")
-        tasks = []
+        tasks: list[Task] = []
         for task in self.fake.store:
             if (key is not None and task.api_key != key) or (
                 provider is not None and task.provider != provider
@@ -178,8 +181,9 @@ class Control:
                 and self.fake.dialects[task.provider].state_name(now_stage) != state
             ):
                 continue
-            tasks.append(task_view(self.fake, task))
-        return {"count": len(tasks), "tasks": tasks}
+            tasks.append(task)
+        page, count, after = _page(tasks, request)
+        return {"count": count, "next": after, "tasks": [task_view(self.fake, t) for t in page]}
 
     async def get_task(self, request: Request, op: Operation) -> Any:
         return task_view(self.fake, self.fake.task(request.path_params["taskId"]))
@@ -208,10 +212,18 @@ class Control:
 
     async def list_callbacks(self, request: Request, op: Operation) -> Any:
         attempts = _matching(self.fake.callbacks, request, ("taskId", "provider"))
-        return {"pending": self.fake.dispatcher.pending, "attempts": attempts}
+        page, count, after = _page(attempts, request)
+        return {
+            "pending": self.fake.dispatcher.pending,
+            "count": count,
+            "next": after,
+            "attempts": page,
+        }
 
     async def list_requests(self, request: Request, op: Operation) -> Any:
-        return {"requests": _matching(self.fake.requests, request, ("operationId", "provider"))}
+        entries = _matching(self.fake.requests, request, ("operationId", "provider"))
+        page, count, after = _page(entries, request)
+        return {"count": count, "next": after, "requests": page}
 
     async def list_accounts(self, request: Request, op: Operation) -> Any:
         now = self.fake.clock.now_ms()
@@ -228,8 +240,24 @@ class Control:
         media = MEDIA_BY_EXT[name.rsplit(".", 1)[-1]]
         return Response(data, media_type=media, headers={"Cache-Control": "private, max-age=60"})
 
+    def _authorized(self, request: Request) -> bool:
+        token = self.fake.settings.admin_token
+        if not token:
+            return True
+        given = request.headers.get("x-admin-token")
+        scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            given = given or bearer.strip()
+        return given is not None and hmac.compare_digest(given.encode(), token.encode())
+
     def wrap(self, op: Operation, handler: Handler) -> Endpoint:
+        guarded = op.path.startswith("/_mock")
+
         async def endpoint(request: Request) -> Response:
+            if guarded and not self._authorized(request):
+                return control_error(
+                    401, "the control API needs the admin token (Authorization: Bearer <token>)"
+                )
             try:
                 rejection = op.reject_query(request.query_params)
                 if rejection is not None:
@@ -252,6 +280,17 @@ class Control:
             return json_response(orjson.dumps(data), status)
 
         return endpoint
+
+
+def _page(items: list[T], request: Request) -> tuple[list[T], int, int | None]:
+    """One page of `items` by the (spec-checked) `limit`, `offset` and `order` parameters: the
+    page, how many there are in all, and the next page's offset (None on the last)."""
+    params = request.query_params
+    limit, offset = int(params.get("limit", PAGE_SIZE)), int(params.get("offset", 0))
+    if params.get("order") == "desc":
+        items = items[::-1]
+    page = items[offset : offset + limit]
+    return page, len(items), offset + limit if offset + limit < len(items) else None
 
 
 def _matching(

@@ -9,6 +9,8 @@ import orjson
 from starlette.requests import Request
 from starlette.types import Scope
 
+from ideogram_mock.core.numbers import ascii_int
+
 _NOT_JSON = object()
 
 
@@ -36,7 +38,8 @@ def query(scope: Scope) -> dict[str, str]:
 async def read_body(request: Request, limit: int) -> bytes | None:
     """The body, or None when it is larger than `limit` bytes (read no further)."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    size = ascii_int(declared)
+    if size is not None and size > limit:
         return None
     chunks, size = [], 0
     async for chunk in request.stream():

@@ -4,7 +4,9 @@ The core takes these as plain callables, so it never touches the network itself.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
+import anyio
 import httpx
 
 
@@ -30,21 +32,41 @@ class HttpxSender:
         self._client = None
 
 
-async def http_fetch(url: str, limit: int) -> bytes | None:
-    """GET a URL, giving up past `limit` bytes, on a non-200 status, or after 10 s."""
-    try:
-        async with (
-            httpx.AsyncClient(follow_redirects=True, trust_env=False, timeout=10.0) as client,
-            client.stream("GET", url) as response,
-        ):
-            if response.status_code != 200:
-                return None
-            chunks, size = [], 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > limit:
+class HttpFetcher:
+    """GETs an input image for `fetch_inputs`, within bounds: only hosts the policy allows
+    (checked again on every redirect), at most `redirects` redirects, `limit` bytes, and
+    `budget_s` seconds in all (a server that drips bytes cannot hold a request longer)."""
+
+    def __init__(
+        self, allows: Callable[[str], bool], *, redirects: int = 3, budget_s: float = 10.0
+    ) -> None:
+        self.allows = allows
+        self.redirects = redirects
+        self.budget_s = budget_s
+
+    async def __call__(self, url: str, limit: int) -> bytes | None:
+        try:
+            with anyio.fail_after(self.budget_s):
+                return await self._get(url, limit)
+        except (httpx.HTTPError, ValueError, TimeoutError):
+            return None
+
+    async def _get(self, url: str, limit: int) -> bytes | None:
+        async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
+            for _ in range(self.redirects + 1):
+                if not self.allows(url):
                     return None
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except (httpx.HTTPError, ValueError):
-        return None
+                async with client.stream("GET", url, timeout=self.budget_s) as response:
+                    if response.is_redirect:
+                        url = str(response.url.join(response.headers.get("location", "")))
+                        continue
+                    if response.status_code != 200:
+                        return None
+                    chunks, size = [], 0
+                    async for chunk in response.aiter_bytes():
+                        size += len(chunk)
+                        if size > limit:
+                            return None
+                        chunks.append(chunk)
+                    return b"".join(chunks)
+        return None  # too many redirects

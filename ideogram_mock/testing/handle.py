@@ -54,7 +54,8 @@ class Handle(abc.ABC):
     # ---- time ---------------------------------------------------------------------------------
     def advance(self, seconds: float) -> int:
         """Move the fake clock; callbacks that fall due are sent first. Returns attempts made."""
-        return self._run(lambda: self.fake.advance(seconds))
+        with _refusals():
+            return self._run(lambda: self.fake.advance(seconds))
 
     def finish(self, task_id: str) -> dict[str, Any]:
         """Run a task to its end (success or fail) and return how the fake sees it."""

@@ -29,6 +29,7 @@ from ideogram_mock.core.errors import (
     Unauthorized,
 )
 from ideogram_mock.core.images import MEDIA_TYPES, sniff
+from ideogram_mock.core.numbers import ascii_int
 from ideogram_mock.core.sizes import ASPECT_RATIOS, parse_size
 from ideogram_mock.core.tasks import Stage, Task
 from ideogram_mock.providers.scenario import records
@@ -183,13 +184,14 @@ class ScenarioApi:
 
     def _output(self, asset_id: str) -> tuple[Task, int] | None:
         """The job and index behind an output asset id, when it names one."""
-        suffix, _, index = asset_id.removeprefix("asset_").rpartition("_")
-        if not suffix or not index.isdecimal() or len(index) > 2:
+        suffix, _, raw_index = asset_id.removeprefix("asset_").rpartition("_")
+        index = ascii_int(raw_index)
+        if not suffix or index is None:
             return None
         task = self.fake.store.get(f"job_{suffix}")
-        if task is None or task.provider != NAME or int(index) >= task.num_images:
+        if task is None or task.provider != NAME or index >= task.num_images:
             return None
-        return task, int(index)
+        return task, index
 
     def _view(self, asset_id: str, api_key: str) -> dict[str, Any]:
         """An asset of this key's, as the API shows it (404 otherwise)."""
@@ -282,7 +284,7 @@ class ScenarioApi:
         asset_id = str(call.scope["path_params"]["assetId"])
         params = parse_qs(call.scope["query_string"].decode("latin-1"))
         raw_expires, sig = params.get("expires", [""])[0], params.get("sig", [None])[0]
-        expires = int(raw_expires) if raw_expires.isascii() and raw_expires.isdigit() else None
+        expires = ascii_int(raw_expires)
         if expires is None or not self.fake.files.signed(f"asset:{asset_id}", expires, sig):
             raise ScenarioError(403, "The link's signature does not match")
         if self.fake.clock.now_ms() // 1000 > expires:

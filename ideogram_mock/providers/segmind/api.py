@@ -28,6 +28,7 @@ from ideogram_mock.core.errors import (
     Unauthorized,
 )
 from ideogram_mock.core.media import MAX_BYTES, Inputs
+from ideogram_mock.core.numbers import ascii_int
 from ideogram_mock.core.sizes import parse_size
 from ideogram_mock.core.tasks import Failure, Stage, Task
 from ideogram_mock.providers.segmind import records
@@ -55,7 +56,6 @@ IMAGE_FIELDS = ("character_reference_image", "image", "mask")
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 # Three images of up to 10 MB each, and the text fields.
 MAX_FORM_BYTES = 3 * MAX_BYTES + 1_048_576
-_INTEGER = re.compile(r"-?[0-9]{1,12}")
 _RESOLUTION = re.compile(r"[0-9]{3,4}x[0-9]{3,4}")
 
 
@@ -228,8 +228,8 @@ class SegmindApi:
                             fields[name] = f"(file {value.filename or name}, {len(data)} bytes)"
                     elif name == "seed" and value in ("", "null"):
                         fields[name] = None  # a form's spelling of "no seed"
-                    elif name == "seed" and _INTEGER.fullmatch(value):
-                        fields[name] = int(value)
+                    elif name == "seed" and (number := ascii_int(value, signed=True)) is not None:
+                        fields[name] = number
                     else:
                         fields[name] = value
         except (HTTPException, MultiPartException, ValueError, UnicodeDecodeError) as exc:
@@ -277,7 +277,7 @@ class SegmindApi:
         while (left := task.complete_ms - self.fake.clock.now_ms()) > 0:
             await anyio.sleep(min(left, 500) / 1000)
         if task.failure is not None:
-            code = int(task.failure.code) if task.failure.code.isdigit() else 500
+            code = ascii_int(task.failure.code) or 500
             raise SegmindError(code if 400 <= code <= 599 else 500, task.failure.msg)
         image = self.fake.image(task, 0, "jpeg")
         seed = received.fields.get("seed")

@@ -1,0 +1,148 @@
+"""Hardening that keeps the fake honest under hostile or careless use: a bounded clock, paging,
+an optional admin token, unforgeable links, and input downloads that stay on allowed hosts,
+within a redirect bound and a time budget."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from ideogram_mock.core.hosts import HostPolicy
+from ideogram_mock.server.app import make_fake
+from ideogram_mock.server.cli import _loopback
+from ideogram_mock.server.outbound import HttpFetcher
+from ideogram_mock.testing.handle import HandleError
+from ideogram_mock.testing.inprocess import KieMock
+from tests.conftest import Kie, make_settings
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_the_clock_refuses_to_pass_its_horizon_and_stays_usable(kie: Kie) -> None:
+    for _ in range(3):
+        assert (
+            await kie.control("POST", "/_mock/clock/advance", json={"seconds": 31_536_000})
+        ).status_code == 200
+    fake = kie.fake
+    with pytest.raises(Exception, match="cannot go past 2200"):
+        await fake.advance(200 * 31_536_000)
+    clock = await kie.control("GET", "/_mock/clock")
+    assert clock.status_code == 200
+    assert clock.json()["now"].startswith("2028-12-31")  # three years on (one a leap year)
+
+
+def test_the_handle_refuses_impossible_advances_with_its_own_error() -> None:
+    mock = KieMock(make_settings())
+    try:
+        for seconds in (float("nan"), float("inf"), -1.0, 10.0**12):
+            with pytest.raises(HandleError):
+                mock.advance(seconds)
+        assert mock.advance(1) == 0
+    finally:
+        mock.close()
+
+
+async def test_task_list_pages_with_limit_offset_and_order(kie: Kie) -> None:
+    ids = [await kie.create_id() for _ in range(5)]
+    first = (await kie.control("GET", "/_mock/tasks", params={"limit": 2})).json()
+    assert (first["count"], first["next"]) == (5, 2)
+    assert [t["taskId"] for t in first["tasks"]] == ids[:2]
+    last = (await kie.control("GET", "/_mock/tasks", params={"limit": 2, "offset": 4})).json()
+    assert ([t["taskId"] for t in last["tasks"]], last["next"]) == (ids[4:], None)
+    newest = (await kie.control("GET", "/_mock/tasks", params={"order": "desc", "limit": 1})).json()
+    assert newest["tasks"][0]["taskId"] == ids[-1]
+    journal = (await kie.control("GET", "/_mock/requests", params={"limit": 3})).json()
+    assert (len(journal["requests"]), journal["count"], journal["next"]) == (3, 5, 3)
+    refused = await kie.control("GET", "/_mock/tasks", params={"limit": 0})
+    assert refused.status_code == 422
+
+
+@pytest.mark.parametrize("settings", [make_settings(admin_token="s3cret")])
+async def test_the_admin_token_guards_every_control_call_and_nothing_else(kie: Kie) -> None:
+    assert (await kie.control("GET", "/_mock/clock")).status_code == 401
+    wrong = await kie.control("GET", "/_mock/tasks", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    assert "admin token" in wrong.json()["error"]
+    bearer = await kie.control("GET", "/_mock/clock", headers={"Authorization": "Bearer s3cret"})
+    assert bearer.status_code == 200
+    header = await kie.control("POST", "/_mock/reset", headers={"X-Admin-Token": "s3cret"})
+    assert header.status_code == 200
+    task_id = await kie.create_id()  # the provider's own API needs no admin token
+    assert (await kie.record(task_id))["code"] == 200
+
+
+def test_the_cli_knows_which_hosts_are_loopback() -> None:
+    assert _loopback("127.0.0.1") and _loopback("::1") and _loopback("localhost")
+    assert not _loopback("0.0.0.0") and not _loopback("192.168.1.4") and not _loopback("::")
+
+
+async def test_result_links_are_signed_with_a_secret_not_derived_from_the_seed() -> None:
+    # Two fakes with the same seed sign the same file differently: nobody can forge a link.
+    urls = [make_fake(make_settings()).files.url("t", 0, 10**12) for _ in range(2)]
+    assert urls[0] != urls[1]
+    fixed = [make_fake(make_settings(signing_key="k")).files.url("t", 0, 10**12) for _ in range(2)]
+    assert fixed[0] == fixed[1]
+
+
+def test_input_downloads_only_reach_allowed_hosts() -> None:
+    policy = HostPolicy(("localhost", "127.0.0.0/8", "::1"))
+    for url in (
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.0.0.1/a.png",
+        "http://example.com/a.png",
+        "http://[fe80::1]/a.png",
+    ):
+        assert not policy.allows(url), url
+    assert policy.allows("http://127.0.0.1:9/a.png")
+
+
+@pytest.fixture
+async def odd_server() -> AsyncIterator[tuple[str, list[str]]]:
+    """A loopback server that redirects /loop to itself forever, redirects /out to a host that
+    is not allowed, and drips /drip one byte a second."""
+    hits: list[str] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        line = (await reader.readline()).decode()
+        while (await reader.readline()) not in (b"\r\n", b""):
+            pass
+        path = line.split(" ")[1]
+        hits.append(path)
+        try:
+            if path == "/loop":
+                writer.write(b"HTTP/1.1 302 Found\r\nLocation: /loop\r\nContent-Length: 0\r\n\r\n")
+            elif path == "/out":
+                elsewhere = b"Location: http://10.0.0.1/x\r\n"
+                writer.write(b"HTTP/1.1 302 Found\r\n" + elsewhere + b"Content-Length: 0\r\n\r\n")
+            else:
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+                for _ in range(100):
+                    writer.write(b"x")
+                    await writer.drain()
+                    await asyncio.sleep(1)
+            await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        yield f"http://127.0.0.1:{port}", hits
+        server.close()
+
+
+async def test_input_downloads_bound_redirects_and_time(odd_server: tuple[str, list[str]]) -> None:
+    base, hits = odd_server
+    fetch = HttpFetcher(HostPolicy(("127.0.0.0/8",)).allows, redirects=3, budget_s=0.5)
+    assert await fetch(f"{base}/loop", 1000) is None
+    assert hits.count("/loop") == 4  # the first request and three redirects, no more
+    assert await fetch(f"{base}/out", 1000) is None
+    assert "/x" not in hits  # the disallowed redirect target is never requested
+    started = time.monotonic()
+    assert await fetch(f"{base}/drip", 1000) is None
+    assert time.monotonic() - started < 3

@@ -55,10 +55,11 @@ contract-live: $(STAMP) ## the kit against the real endpoint: needs <PROVIDER>_B
 drift: $(STAMP) ## drift report (reports/drift.md + drift.xml) for URL=… (default: the fake), LIVE=1 for the real PROVIDER
 	$(VENV)/bin/ideogram-mock drift --provider $(PROVIDER) $(if $(URL),--url $(URL)) $(if $(LIVE),--live --url $$$(P_ENV)_BASE_URL --api-key $$$(P_ENV)_API_KEY) --out reports
 
-bench: $(STAMP) ## benchmarks (wrk over loopback + in-process); figures and ratios, never asserts
-	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) \
-		|| echo "wrk could not be installed: the HTTP figures will be skipped"
+bench: $(STAMP) ## benchmarks (wrk over loopback + in-process); figures and ratios, never asserts; no wrk: HTTP figures skipped with a note
+	@command -v wrk >/dev/null 2>&1 || echo "bench: wrk is not installed (sudo apt-get install wrk); the HTTP figures will be skipped"
 	$(PY) -m bench.run --json reports/bench.json
 
-clean: ## remove the venv and caches
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis reports
+clean: ## remove everything the targets create: the venv, caches, reports, builds, generated fixtures
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .schemathesis reports build dist *.egg-info
+	rm -f fixtures/images/oversized.png
+	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,17 @@ class RateLimit:
 
     def __str__(self) -> str:
         return f"{self.requests}/{self.seconds:g}"
+
+
+def url_host(host: str) -> str:
+    """`host` as it goes in a URL that works: IPv6 in brackets, and an unspecified address
+    (0.0.0.0, ::, which no client can connect to) as the loopback of its family; other
+    machines need --public-url."""
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 @dataclass(frozen=True)
@@ -98,7 +110,7 @@ class Settings:
         """Where clients reach the fake (result URLs are built on it)."""
         if self.public_url:
             return self.public_url.rstrip("/")
-        return f"http://{self.host}:{self.port}"
+        return f"http://{url_host(self.host)}:{self.port}"
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -117,34 +129,108 @@ class Settings:
         return out
 
 
-def _convert(name: str, raw: str) -> Any:
+# The flag (and so the environment variable, IDEOGRAM_MOCK_<FLAG>) of each setting whose field
+# name differs from its flag; every other setting's flag is its field name with dashes.
+FLAG_NAMES: dict[str, str] = {
+    "providers": "provider",
+    "api_keys": "api-key",
+    "result_ttl_s": "result-ttl",
+    "download_ttl_s": "download-ttl",
+    "retention_s": "retention",
+    "record_delay_s": "record-delay",
+    "callback_timeout_s": "callback-timeout",
+    "callback_backoff_s": "callback-backoff",
+}
+LISTS = ("api_keys", "callback_hosts", "fetch_hosts", "providers")
+
+
+def flag_of(field_name: str) -> str:
+    """The command-line flag (without `--`) of a setting."""
+    return FLAG_NAMES.get(field_name, field_name.replace("_", "-"))
+
+
+def field_of(name: str) -> str | None:
+    """The setting a flag, an environment suffix or a config key names (dashes, underscores,
+    any case); None when it names none."""
+    wanted = name.strip().lower().replace("-", "_")
+    for f in dataclasses.fields(Settings):
+        if wanted in (f.name, flag_of(f.name).replace("-", "_")):
+            return f.name
+    return None
+
+
+def _convert(name: str, raw: Any, source: str) -> Any:
+    """A value for setting `name`, from text (an environment variable) or a TOML value;
+    ValueError naming `source` and what was expected otherwise."""
     kind = {f.name: f.type for f in dataclasses.fields(Settings)}[name]
     if name == "rate_limit":
-        return RateLimit.parse(raw)
-    if name in ("api_keys", "callback_hosts", "fetch_hosts", "providers"):
-        return tuple(k.strip() for k in raw.split(",") if k.strip())
+        if raw is False or raw is None:
+            return None
+        try:
+            return RateLimit.parse(str(raw))
+        except ValueError:
+            raise ValueError(f"{source}: {raw!r} is not N/S (e.g. 20/10) or off") from None
+    if name in LISTS:
+        items = raw if isinstance(raw, list) else str(raw).split(",")
+        return tuple(str(k).strip() for k in items if str(k).strip())
     if kind == "bool":
-        if raw.strip().lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-            raise ValueError(f"{ENV_PREFIX}{name.upper()}: {raw!r} is not a boolean")
-        return raw.strip().lower() in ("1", "true", "yes", "on")
-    if kind == "int":
-        return int(raw)
-    if kind == "float":
-        return float(raw)
+        text = str(raw).strip().lower()
+        if isinstance(raw, bool):
+            return raw
+        if text in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return text in ("1", "true", "yes", "on")
+        raise ValueError(f"{source}: {raw!r} is not true or false")
+    if kind in ("int", "float"):
+        what = "a whole number" if kind == "int" else "a number"
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+            raise ValueError(f"{source}: {raw!r} is not {what}")
+        try:
+            return int(raw) if kind == "int" else float(raw)
+        except ValueError:
+            raise ValueError(f"{source}: {raw!r} is not {what}") from None
     if kind == "str | None":
-        return raw or None
-    return raw
+        return str(raw) or None
+    return str(raw)
 
 
-def from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    """Settings from `IDEOGRAM_MOCK_<NAME>` variables, then `overrides` on top."""
+def from_env(
+    environ: Mapping[str, str] | None = None,
+    base: Mapping[str, Any] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Settings from `IDEOGRAM_MOCK_<NAME>` variables (the field's name, or its flag's:
+    `IDEOGRAM_MOCK_RESULT_TTL` and `IDEOGRAM_MOCK_RESULT_TTL_S` both set `result_ttl_s`), then
+    `overrides` on top; `base` (a config file's values) below them. A bad value raises
+    ValueError naming the variable."""
     environ = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = dict(base or {})
     for f in dataclasses.fields(Settings):
-        raw = environ.get(ENV_PREFIX + f.name.upper())
-        if raw is not None:
-            values[f.name] = _convert(f.name, raw)
+        for suffix in {f.name.upper(), flag_of(f.name).replace("-", "_").upper()}:
+            raw = environ.get(ENV_PREFIX + suffix)
+            if raw is not None:
+                values[f.name] = _convert(f.name, raw, ENV_PREFIX + suffix)
     # An override of None is meaningful (e.g. rate_limit=None is "off"): callers pass only
     # what they were given.
     values.update(overrides)
     return Settings(**values)
+
+
+def from_toml(path: str) -> dict[str, Any]:
+    """Setting values from a TOML file (keys are field or flag names, at the top level or
+    under `[serve]`); ValueError naming the file and the key for anything unknown or wrong."""
+    with open(path, "rb") as fh:
+        try:
+            document = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{path}: not valid TOML ({exc})") from None
+    table = document.get("serve", document)
+    if not isinstance(table, dict):
+        raise ValueError(f"{path}: [serve] must be a table")
+    values: dict[str, Any] = {}
+    for key, raw in table.items():
+        name = field_of(key)
+        if name is None:
+            known = ", ".join(sorted(flag_of(f.name) for f in dataclasses.fields(Settings)))
+            raise ValueError(f"{path}: unknown setting {key!r}; settings: {known}")
+        values[name] = _convert(name, raw, f"{path}: {key}")
+    return values

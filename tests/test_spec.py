@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
+from ideogram_mock.providers import PROVIDERS
 from ideogram_mock.server.spec import CONTROL, UPSTREAM, load_document, load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "fixtures" / "seed"
 CATALOGUE = json.loads((ROOT / "fixtures" / "invalid_create_bodies.json").read_text())["cases"]
-SPEC_FILES = [UPSTREAM, CONTROL]
+SPEC_FILES = [*(p.spec for p in PROVIDERS.values()), CONTROL]
 
 
 def _refs(node: Any) -> Iterator[str]:
@@ -44,6 +45,8 @@ def _media_examples(name: str) -> Iterator[tuple[str, str, Any]]:
 
     for path, item in doc["paths"].items():
         for method, op in item.items():
+            if method == "parameters":
+                continue
             body = op.get("requestBody", {}).get("content", {})
             for media in body.values():
                 yield from from_media(f"{method} {path} request", media)
@@ -64,6 +67,24 @@ def test_spec_is_valid_openapi_3_1(name: str) -> None:
     document = load_document(name)
     assert document["openapi"].startswith("3.1")
     validate(document)
+
+
+def _stray_keys(node: Any, path: str = "") -> Iterator[str]:
+    """Keys with a null value and a space in them: a YAML flow mapping split at a comma in an
+    unquoted description ("{description: a, b}" makes a key "b")."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if value is None and isinstance(key, str) and " " in key:
+                yield f"{path}/{key}"
+            yield from _stray_keys(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _stray_keys(value, f"{path}[{i}]")
+
+
+@pytest.mark.parametrize("name", SPEC_FILES)
+def test_spec_has_no_keys_split_off_an_unquoted_description(name: str) -> None:
+    assert list(_stray_keys(load_document(name))) == []
 
 
 @pytest.mark.parametrize("name", SPEC_FILES)

@@ -25,7 +25,8 @@ from ideogram_mock.server.routes import build_routes
 from ideogram_mock.server.spec import CONTROL, Operation, load_spec
 from ideogram_mock.settings import Settings
 
-FILES_ONLY = ("downloadFile",)
+# Served even with the control API off: result files, health and the specs.
+PUBLIC_OPS = ("downloadFile", "health", "openapiDocument")
 
 
 def make_fake(settings: Settings | None = None, **options: Any) -> Fake:
@@ -80,7 +81,7 @@ def create_app(settings: Settings | None = None, *, fake: Fake | None = None) ->
         load_spec(CONTROL),
         control.handlers(),
         control.wrap,
-        only=None if fake.settings.admin else FILES_ONLY,
+        only=None if fake.settings.admin else PUBLIC_OPS,
     )
 
     @asynccontextmanager

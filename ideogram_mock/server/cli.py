@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import ipaddress
 import logging
@@ -11,8 +12,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from ideogram_mock import __version__
 from ideogram_mock.providers import PROVIDERS, selected
-from ideogram_mock.settings import ENV_PREFIX, RateLimit, from_env
+from ideogram_mock.settings import ENV_PREFIX, RateLimit, Settings, from_env, from_toml
 
 
 class _QuietDrops(logging.Filter):
@@ -25,8 +27,16 @@ class _QuietDrops(logging.Filter):
 def _serve_parser(sub: Any) -> None:
     p = sub.add_parser(
         "serve",
-        help="run the fake kie.ai server",
-        description=f"Run the fake. Every flag has an environment variable {ENV_PREFIX}<NAME>.",
+        help="run the fake (the default command)",
+        description=(
+            "Run the fake. Every flag has an environment variable "
+            f"{ENV_PREFIX}<FLAG> (e.g. {ENV_PREFIX}TIME_SCALE for --time-scale). Precedence: "
+            "flags, then environment variables, then --config, then the defaults shown."
+        ),
+    )
+    p.add_argument(
+        "--config",
+        help="a TOML file of settings (keys are flag names, top level or under [serve])",
     )
     p.add_argument(
         "--provider",
@@ -76,7 +86,12 @@ def _serve_parser(sub: Any) -> None:
         dest="unknown_task",
         help='live: 422 "recordInfo is null" (default); docs: 404 "Task not found"',
     )
-    p.add_argument("--image-format", choices=["png", "jpeg", "webp"], dest="image_format")
+    p.add_argument(
+        "--image-format",
+        choices=["png", "jpeg", "webp"],
+        dest="image_format",
+        help="format of result files (default png; Segmind's v1 answer is always jpeg)",
+    )
     p.add_argument("--result-ttl", type=float, dest="result_ttl_s", help="result URL lifetime, s")
     p.add_argument(
         "--record-delay",
@@ -89,9 +104,24 @@ def _serve_parser(sub: Any) -> None:
         dest="callback_hosts",
         help="hosts callbacks may go to, comma-separated; '*' = any (default: loopback only)",
     )
-    p.add_argument("--callback-retries", type=int, dest="callback_retries")
-    p.add_argument("--callback-backoff", type=float, dest="callback_backoff_s")
-    p.add_argument("--callback-timeout", type=float, dest="callback_timeout_s")
+    p.add_argument(
+        "--callback-retries",
+        type=int,
+        dest="callback_retries",
+        help="retries after a failed callback (default 2)",
+    )
+    p.add_argument(
+        "--callback-backoff",
+        type=float,
+        dest="callback_backoff_s",
+        help="seconds before the first retry, doubling (default 5)",
+    )
+    p.add_argument(
+        "--callback-timeout",
+        type=float,
+        dest="callback_timeout_s",
+        help="seconds a callback may take (default 15)",
+    )
     p.add_argument(
         "--fetch-inputs",
         action="store_true",
@@ -115,13 +145,39 @@ def _serve_parser(sub: Any) -> None:
         dest="signing_key",
         help="secret that signs result and asset links (default: random per process)",
     )
-    p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    _show_defaults(p)
+    p.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="uvicorn's log level",
+    )
+
+
+def _show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Each setting's help ends with its default (from Settings itself, so it cannot drift),
+    unless the help already states it."""
+    defaults = Settings()
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    for action in parser._actions:
+        if action.dest not in fields or action.help is None or "default" in action.help:
+            continue
+        value = getattr(defaults, action.dest)
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, tuple):
+            value = ",".join(value) or "none"
+        shown = "off" if value is None else value
+        action.help += f" (default {shown})"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="ideogram-mock", description="A fake of the kie.ai Ideogram Character jobs API."
+        prog="ideogram-mock",
+        description="A fake of the Ideogram Character API as its resellers serve it (kie.ai, "
+        "Segmind, Scenario). Without a command, `serve` runs.",
     )
+    parser.add_argument("--version", action="version", version=f"ideogram-mock {__version__}")
     sub = parser.add_subparsers(dest="command")
     _serve_parser(sub)
     from ideogram_mock.kit import drift
@@ -136,7 +192,9 @@ def serve(args: argparse.Namespace) -> int:
     from ideogram_mock.server.app import create_app
 
     overrides = {
-        k: v for k, v in vars(args).items() if k not in ("command", "log_level") and v is not None
+        k: v
+        for k, v in vars(args).items()
+        if k not in ("command", "log_level", "config") and v is not None
     }
     for name in ("callback_hosts", "fetch_hosts"):
         if isinstance(overrides.get(name), str):
@@ -147,9 +205,10 @@ def serve(args: argparse.Namespace) -> int:
     try:
         if isinstance(overrides.get("rate_limit"), str):
             overrides["rate_limit"] = RateLimit.parse(overrides["rate_limit"])
-        settings = from_env(**overrides)
+        base = from_toml(args.config) if args.config else None
+        settings = from_env(None, base, **overrides)
         served = selected(settings.providers)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         print(f"ideogram-mock: {exc}", file=sys.stderr)
         return 2
     sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
@@ -172,6 +231,13 @@ def serve(args: argparse.Namespace) -> int:
     for provider in served:
         print(
             f"ideogram-mock: {provider.name:<8} {settings.base_url}{provider.entry}",
+            flush=True,
+        )
+    if not settings.public_url and settings.host in ("0.0.0.0", "::", ""):
+        print(
+            f"ideogram-mock: note: bound to {settings.host}; the URLs it hands out use "
+            f"{settings.base_url} (pass --public-url for clients on other machines)",
+            file=sys.stderr,
             flush=True,
         )
     if settings.admin:
@@ -204,9 +270,11 @@ def _loopback(host: str) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Flags without a command are serve's (`ideogram-mock --port 9000`).
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+        argv = ["serve", *argv]
     args = parser.parse_args(argv)
-    if args.command is None:
-        args = parser.parse_args(["serve", *(argv or sys.argv[1:])])
     from ideogram_mock.kit import drift
 
     commands = {"serve": serve, "drift": drift.main}

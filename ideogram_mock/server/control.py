@@ -26,9 +26,10 @@ from ideogram_mock.core.files import EXTENSIONS
 from ideogram_mock.core.images import MEDIA_TYPES
 from ideogram_mock.core.journal import CallbackAttempt, RequestEntry, as_json
 from ideogram_mock.core.tasks import Task
+from ideogram_mock.providers import PROVIDERS
 from ideogram_mock.server.httpio import is_json, parse_json, read_body
 from ideogram_mock.server.routes import Endpoint
-from ideogram_mock.server.spec import Operation
+from ideogram_mock.server.spec import CONTROL, Operation, load_document
 
 log = logging.getLogger("ideogram_mock")
 Handler = Callable[[Request, Operation], Awaitable[Any]]
@@ -122,7 +123,31 @@ class Control:
             "mockListAccounts": self.list_accounts,
             "mockPutAccount": self.put_account,
             "downloadFile": self.download_file,
+            "health": self.health,
+            "openapiDocument": self.openapi_document,
         }
+
+    async def health(self, request: Request, op: Operation) -> Any:
+        from ideogram_mock import __version__
+
+        return {
+            "status": "ok",
+            "version": __version__,
+            "providers": list(self.fake.dialects),
+            "clock": self.fake.clock.mode,
+            "tasks": len(self.fake.store),
+        }
+
+    async def openapi_document(self, request: Request, op: Operation) -> Any:
+        name = str(request.path_params["document"]).removesuffix(".json")
+        files = {p.name: p.spec for p in PROVIDERS.values() if p.name in self.fake.dialects}
+        files["mock-control"] = CONTROL
+        if name not in files:
+            choices = ", ".join(f"{n}.json" for n in files)
+            raise ControlError(404, f"no document {name!r}; documents: {choices}", "document")
+        document = dict(load_document(files[name]))
+        document["servers"] = [{"url": self.fake.settings.base_url, "description": "this fake"}]
+        return document
 
     async def _body(self, request: Request, op: Operation) -> Any:
         raw = await read_body(request, self.fake.settings.max_body_bytes)

@@ -6,6 +6,7 @@ from ideogram_mock.core.accounts import Accounts
 from ideogram_mock.core.errors import InsufficientCredits, RateLimited, Unauthorized
 from ideogram_mock.core.ratelimit import RateLimiter
 from ideogram_mock.settings import RateLimit
+from tests.conftest import Kie, make_settings
 
 
 def test_accounts_open_mode_makes_an_account_per_key() -> None:
@@ -49,3 +50,12 @@ def test_ratelimit_window_slides_and_refusals_do_not_count() -> None:
     with pytest.raises(RateLimited):
         limiter.hit("k", 1009)
     limiter.hit("k", 1010)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("settings", [make_settings(credits=0, rate_limit=RateLimit(2, 10.0))])
+async def test_refused_create_requests_count_toward_the_rate_limit(kie: Kie) -> None:
+    # kie documents "20 new createTask requests per 10 s": requests, not tasks.
+    assert (await kie.create())["code"] == 402
+    assert (await kie.create())["code"] == 402
+    assert (await kie.create())["code"] == 429

@@ -61,13 +61,15 @@ PATHS = st.one_of(
 NUMBERISH = st.sampled_from(["²", "٣", "nan", "1e400", "-1", "", "99999999999999999999"]) | st.text(
     max_size=10
 )
-# Signed file links: a name of the right form, odd numbers in `expires`.
+# Signed file links (`/files/{task}/{expires}/{sig}/{name}`): odd numbers in `expires`.
 FILES = st.tuples(
     st.sampled_from(["/files", "/cdn"]),
     ID,
+    NUMBERISH,
+    st.text(alphabet="0123456789abcdef", max_size=8),
     st.sampled_from(["0.png", "0.png\n", "1.jpg", "content.png"]) | ID,
 ).map(lambda p: "/".join(p))
-FILE_QUERY = st.fixed_dictionaries({"expires": NUMBERISH}, optional={"sig": st.text(max_size=8)})
+FILE_QUERY: st.SearchStrategy[dict[str, str]] = st.just({})
 JSON: st.SearchStrategy[Any] = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda inner: (

@@ -252,9 +252,10 @@ async def test_handlers_tampered_file_link_is_403_and_unknown_is_404(kie: Kie) -
     task_id = await kie.create_id()
     await kie.advance(60)
     url = json.loads((await kie.record(task_id))["data"]["resultJson"])["resultUrls"][0]
-    tampered = url.replace("expires=", "expires=9")
+    prefix, expires, rest = url.rsplit("/", 3)[0], url.rsplit("/", 3)[1], url.rsplit("/", 3)[2:]
+    tampered = "/".join([prefix, expires + "9", *rest])
     assert (await kie.client.get(tampered)).status_code == 403
-    assert (await kie.client.get(f"{BASE}/files/{'0' * 32}/0.png")).status_code == 404
+    assert (await kie.client.get(f"{BASE}/files/{'0' * 32}/1/s/0.png")).status_code == 404
     assert (await kie.client.get(url.replace("/0.png", "/3.png"))).status_code == 404
 
 

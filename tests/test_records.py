@@ -9,7 +9,7 @@ from ideogram_mock.core.tasks import Failure, Task
 from ideogram_mock.providers.kie.records import callback_body, record
 from ideogram_mock.server.spec import load_spec
 
-URLS = ["http://127.0.0.1:8000/files/t/0.png?expires=1&sig=ab"]
+URLS = ["http://127.0.0.1:8000/files/t/1/ab/0.png"]
 
 
 def _task(failure: Failure | None = None) -> Task:

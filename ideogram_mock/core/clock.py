@@ -28,6 +28,10 @@ class RealClock:
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000 + self.offset_ms
 
+    def rewind(self) -> None:
+        """Undo every `advance` (a fresh fake between tests starts at the wall clock)."""
+        self.offset_ms = 0
+
     def advance(self, seconds: float) -> None:
         self.offset_ms += round(seconds * 1000)
 

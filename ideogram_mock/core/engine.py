@@ -375,9 +375,9 @@ class Fake:
             raise FileMissing("no such image")
         return self._render(task, index, image_format)
 
-    def file(self, task_id: str, name: str, query: str) -> bytes:
+    def file(self, task_id: str, expires: str, sig: str, name: str) -> bytes:
         """The bytes behind a file URL; FileMissing, BadSignature or LinkExpired otherwise."""
-        ref = self.files.ref(task_id, name, query)
+        ref = self.files.ref(task_id, expires, sig, name)
         task = self.store.get(task_id)
         now = self.clock.now_ms()
         if (

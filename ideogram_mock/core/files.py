@@ -7,7 +7,7 @@ import hmac
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from ideogram_mock.core import images
 from ideogram_mock.core.numbers import ascii_int
@@ -53,7 +53,7 @@ class Files:
         name = f"{index}.{self.ext}"
         expires = expires_ms // 1000
         sig = self._sign(task_id, name, expires)
-        return f"{self.base_url}/files/{task_id}/{name}?expires={expires}&sig={sig}"
+        return f"{self.base_url}/files/{task_id}/{expires}/{sig}/{name}"
 
     def result_urls(self, task: Task, ttl_ms: int) -> list[str]:
         expires = task.complete_ms + ttl_ms
@@ -69,17 +69,16 @@ class Files:
         if not parts.path.startswith(prefix):
             return None
         segments = parts.path[len(prefix) :].split("/")
-        if len(segments) != 2:
+        if len(segments) != 4:
             return None
-        return self.ref(segments[0], segments[1], parts.query)
+        return self.ref(*segments)
 
-    def ref(self, task_id: str, name: str, query: str) -> FileRef | None:
+    def ref(self, task_id: str, expires: str, sig: str, name: str) -> FileRef | None:
+        """A file link's parts (`/files/{task}/{expires}/{sig}/{index}.{ext}`), or None."""
         match = _NAME.fullmatch(name)  # fullmatch: `$` would also match before a final newline
         if match is None:
             return None
-        params = parse_qs(query)
-        expires = ascii_int(params.get("expires", [""])[0])
-        return FileRef(task_id, int(match[1]), match[2], expires, params.get("sig", [None])[0])
+        return FileRef(task_id, int(match[1]), match[2], ascii_int(expires), sig or None)
 
     def signature_ok(self, ref: FileRef) -> bool:
         if ref.expires is None or ref.sig is None:

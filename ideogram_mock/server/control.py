@@ -261,7 +261,8 @@ class Control:
 
     async def download_file(self, request: Request, op: Operation) -> Any:
         name = request.path_params["name"]
-        data = self.fake.file(request.path_params["taskId"], name, request.url.query)
+        params = request.path_params
+        data = self.fake.file(params["taskId"], params["expires"], params["sig"], name)
         media = MEDIA_BY_EXT[name.rsplit(".", 1)[-1]]
         return Response(data, media_type=media, headers={"Cache-Control": "private, max-age=60"})
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import abc
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from ideogram_mock.core.engine import Fake
 from ideogram_mock.core.errors import DomainError
 from ideogram_mock.providers import PROVIDERS
 from ideogram_mock.server.control import task_view
 from ideogram_mock.server.spec import CONTROL, load_spec
+from ideogram_mock.testing.views import CallbackRecord, RequestRecord, RuleView, TaskView
 
 T = TypeVar("T")
 DEFAULT_KEY = "test-key"
@@ -57,19 +58,19 @@ class Handle(abc.ABC):
         with _refusals():
             return self._run(lambda: self.fake.advance(seconds))
 
-    def finish(self, task_id: str) -> dict[str, Any]:
+    def finish(self, task_id: str) -> TaskView:
         """Run a task to its end (success or fail) and return how the fake sees it."""
         return self._run(lambda: self._finish(task_id))
 
-    async def _finish(self, task_id: str) -> dict[str, Any]:
+    async def _finish(self, task_id: str) -> TaskView:
         with _refusals():
-            return task_view(self.fake, await self.fake.finish(task_id))
+            return _view(self.fake, await self.fake.finish(task_id))
 
     def now_ms(self) -> int:
         return self.fake.clock.now_ms()
 
     # ---- outcomes and faults ------------------------------------------------------------------
-    def add_rule(self, rule: dict[str, Any]) -> dict[str, Any]:
+    def add_rule(self, rule: dict[str, Any]) -> RuleView:
         """Add a rule with the body of `POST /_mock/faults` (checked by the same spec)."""
         body = load_spec(CONTROL).operations["mockAddFault"].body
         assert body is not None
@@ -77,7 +78,7 @@ class Handle(abc.ABC):
         if rejection is not None:
             raise HandleError(rejection.msg)
         with _refusals():
-            return self._do(lambda: self.fake.rules.add(rule).as_json())
+            return self._do(lambda: cast(RuleView, self.fake.rules.add(rule).as_json()))
 
     def fail_next(
         self,
@@ -85,7 +86,7 @@ class Handle(abc.ABC):
         fail_code: str = "500",
         fail_msg: str | None = None,
         **match: str,
-    ) -> dict[str, Any]:
+    ) -> RuleView:
         """The next `times` matching tasks fail (then the default success resumes)."""
         rule: dict[str, Any] = {"outcome": "fail", "failCode": fail_code, "times": times}
         if fail_msg is not None:
@@ -103,7 +104,7 @@ class Handle(abc.ABC):
         latency_ms: float | None = None,
         jitter_ms: float | None = None,
         **match: str,
-    ) -> dict[str, Any]:
+    ) -> RuleView:
         """A request fault: an envelope `code`, `latency`, a `drop`ped connection or a `gateway`."""
         rule: dict[str, Any] = {"endpoint": endpoint, "kind": kind, "times": times}
         for key, value in (
@@ -127,6 +128,8 @@ class Handle(abc.ABC):
 
     # ---- accounts -----------------------------------------------------------------------------
     def set_credits(self, credits: int, api_key: str | None = None) -> None:
+        if isinstance(credits, bool) or not isinstance(credits, int) or credits < 0:
+            raise HandleError(f"credits must be a whole number ≥ 0, not {credits!r}")
         self._do(lambda: self.fake.accounts.put(api_key or self.api_key, credits))
 
     def credits(self, api_key: str | None = None) -> int:
@@ -137,23 +140,23 @@ class Handle(abc.ABC):
 
     # ---- what happened ------------------------------------------------------------------------
     @property
-    def tasks(self) -> list[dict[str, Any]]:
+    def tasks(self) -> list[TaskView]:
         """Every task, oldest first, as the control API shows them."""
-        return self._do(lambda: [task_view(self.fake, t) for t in self.fake.store])
+        return self._do(lambda: [_view(self.fake, t) for t in self.fake.store])
 
-    def task(self, task_id: str) -> dict[str, Any]:
+    def task(self, task_id: str) -> TaskView:
         with _refusals():
-            return self._do(lambda: task_view(self.fake, self.fake.task(task_id)))
+            return self._do(lambda: _view(self.fake, self.fake.task(task_id)))
 
     @property
-    def requests(self) -> list[dict[str, Any]]:
+    def requests(self) -> list[RequestRecord]:
         """The request journal: operationId, apiKey, status, code, taskId, fault per request."""
-        return self._do(lambda: [e._asdict() for e in self.fake.requests])
+        return self._do(lambda: [cast(RequestRecord, e._asdict()) for e in self.fake.requests])
 
     @property
-    def callbacks(self) -> list[dict[str, Any]]:
+    def callbacks(self) -> list[CallbackRecord]:
         """Every callback attempt (url, attempt, status, ok, error, headers, body)."""
-        return self._do(lambda: [a._asdict() for a in self.fake.callbacks])
+        return self._do(lambda: [cast(CallbackRecord, a._asdict()) for a in self.fake.callbacks])
 
     def reset(self) -> None:
         """A fresh fake: no tasks, rules or journals; a manual clock back at its start."""
@@ -167,6 +170,10 @@ def _refusals() -> Iterator[None]:
         yield
     except DomainError as exc:
         raise HandleError(str(exc)) from None
+
+
+def _view(fake: Fake, task: Any) -> TaskView:
+    return cast(TaskView, task_view(fake, task))
 
 
 def _match(match: dict[str, str]) -> dict[str, str]:

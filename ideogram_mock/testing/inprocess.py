@@ -6,18 +6,22 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import Future
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
 import httpx
 import respx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
+from respx.models import AllMockedAssertionError, PassThrough
 
 from ideogram_mock.providers import PROVIDERS
 from ideogram_mock.providers import hosts as provider_hosts
 from ideogram_mock.server.app import create_app, make_fake
+from ideogram_mock.server.outbound import HttpxSender
 from ideogram_mock.settings import Settings
 from ideogram_mock.testing.handle import Handle
+from ideogram_mock.testing.views import TaskView
 
 T = TypeVar("T")
 # Whether the request being resolved came from an async httpx client: set by the router's
@@ -27,13 +31,33 @@ _ASYNC_CALLER: contextvars.ContextVar[bool] = contextvars.ContextVar(
 )
 
 
+# Set while the fake itself sends a callback: such a request never leaves the process.
+_FAKE_SENDING: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "ideogram_mock_fake_sending", default=False
+)
+
+
 class _Router(respx.MockRouter):
-    """A respx router that remembers which of its two entry points a request came through."""
+    """A respx router that remembers which of its two entry points a request came through,
+    and lets requests to hosts nobody routed through to the network (unless strict); the fake's
+    own callbacks never go out unrouted."""
+
+    def __init__(self, *, pass_through: bool) -> None:
+        super().__init__(assert_all_called=False, assert_all_mocked=True)
+        self.pass_unrouted = pass_through
+
+    def _unrouted(self, request: httpx.Request, error: AllMockedAssertionError) -> None:
+        if self.pass_unrouted and not _FAKE_SENDING.get():
+            raise PassThrough(f"not faked: {request!r}", request=request, origin=None)  # type: ignore[arg-type]
+        raise error
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         token = _ASYNC_CALLER.set(False)
         try:
             return super().handler(request)
+        except AllMockedAssertionError as error:
+            self._unrouted(request, error)
+            raise
         finally:
             _ASYNC_CALLER.reset(token)
 
@@ -41,8 +65,23 @@ class _Router(respx.MockRouter):
         token = _ASYNC_CALLER.set(True)
         try:
             return await super().async_handler(request)
+        except AllMockedAssertionError as error:
+            self._unrouted(request, error)
+            raise
         finally:
             _ASYNC_CALLER.reset(token)
+
+
+class _InProcessSender(HttpxSender):
+    """Callbacks through httpx (so respx routes them to the test's webhook app), marked so an
+    unrouted one fails instead of reaching the network."""
+
+    async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        token = _FAKE_SENDING.set(True)
+        try:
+            return await super().__call__(url, body, headers, timeout)
+        finally:
+            _FAKE_SENDING.reset(token)
 
 
 def default_hosts(settings: Settings, provider: str = "kie") -> tuple[str, ...]:
@@ -69,14 +108,16 @@ class KieMock(Handle):
         settings: Settings,
         hosts: tuple[str, ...] | None = None,
         provider: str | None = None,
+        *,
+        pass_through: bool = True,
     ) -> None:
         provider = provider or self.provider
         hosts = hosts or default_hosts(settings, provider)
         settings = settings.replace(public_url=hosts[0], callback_hosts=("*",))
-        super().__init__(make_fake(settings), hosts[0], provider)
+        super().__init__(make_fake(settings, sender=_InProcessSender()), hosts[0], provider)
         self.hosts = hosts
         self.app = create_app(fake=self.fake)
-        self.router = _Router(assert_all_called=False, assert_all_mocked=True)
+        self.router = _Router(pass_through=pass_through)
         for host in hosts:
             self.router.route(url__startswith=host.rstrip("/") + "/").mock(
                 side_effect=self._side_effect
@@ -84,6 +125,7 @@ class KieMock(Handle):
         self._portal_cm: contextlib.AbstractContextManager[BlockingPortal] | None = None
         self._portal: BlockingPortal | None = None
         self._active = False
+        self._delivery: Future[None] | None = None
 
     # ---- serving ------------------------------------------------------------------------------
     def _side_effect(self, request: httpx.Request) -> Any:
@@ -153,17 +195,23 @@ class KieMock(Handle):
         """`advance` on the caller's own event loop (for async tests and webhook apps)."""
         return await self.fake.advance(seconds)
 
-    async def afinish(self, task_id: str) -> dict[str, Any]:
+    async def afinish(self, task_id: str) -> TaskView:
         return await self._finish(task_id)
 
     # ---- lifetime -----------------------------------------------------------------------------
     def start(self) -> None:
-        """Patch httpx (respx) so requests to the hosts reach this fake."""
+        """Patch httpx (respx) so requests to the hosts reach this fake; with the real clock,
+        deliver callbacks as they fall due (in the portal's loop: no lifespan runs here)."""
         if not self._active:
             self.router.__enter__()
             self._active = True
+            if self.fake.clock.mode == "real":
+                self._delivery = self.portal.start_task_soon(self.fake.dispatcher.run)
 
     def stop(self) -> None:
+        if self._delivery is not None:
+            self._delivery.cancel()
+            self._delivery = None
         if self._active:
             self.router.__exit__(None, None, None)
             self._active = False

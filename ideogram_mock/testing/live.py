@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import anyio
 import uvicorn
@@ -20,6 +20,7 @@ from ideogram_mock.core.engine import Fake
 from ideogram_mock.server.app import create_app, make_fake
 from ideogram_mock.settings import Settings
 from ideogram_mock.testing.handle import Handle
+from ideogram_mock.testing.views import TaskView
 
 T = TypeVar("T")
 
@@ -104,7 +105,7 @@ class KieServer(Handle):
     async def aadvance(self, seconds: float) -> int:
         return await anyio.to_thread.run_sync(self.advance, seconds)
 
-    async def afinish(self, task_id: str) -> dict[str, Any]:
+    async def afinish(self, task_id: str) -> TaskView:
         return await anyio.to_thread.run_sync(self.finish, task_id)
 
     def close(self) -> None:

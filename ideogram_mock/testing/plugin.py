@@ -6,6 +6,7 @@ point, so installing the package is all it takes."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -25,25 +26,64 @@ def pytest_configure(config: pytest.Config) -> None:
             "markers",
             f"{marker}(**settings): configure the fake of the {marker}_mock / {marker}_server "
             "fixtures for this test: any Settings field (api_keys, credits, rate_limit='N/S' "
-            "or None, http_status, clock, time_scale, webhook_hmac_key, ...), and hosts=[...] "
-            "for the in-process fixture.",
+            "or None, http_status, clock, time_scale, webhook_hmac_key, ...), and hosts=[...], "
+            "pass_through=False for the in-process fixture.",
         )
 
 
-def _wanted(request: pytest.FixtureRequest) -> tuple[Settings, tuple[str, ...] | None]:
-    from ideogram_mock.settings import RateLimit, Settings
+# Marker options that are not Settings fields: the in-process fixtures' own.
+FIXTURE_OPTIONS = {
+    "hosts": "base URLs to serve in-process (a list)",
+    "pass_through": "let httpx requests to hosts nobody routed reach the network (default True)",
+}
+
+
+class MarkerError(ValueError):
+    """A marker value the fixtures cannot use, named with the valid choices."""
+
+
+def _wanted(request: pytest.FixtureRequest) -> tuple[Settings, tuple[str, ...] | None, bool]:
+    from ideogram_mock.settings import LISTS, RateLimit, Settings
 
     options: dict[str, Any] = {"clock": "manual"}
     marks = [m for m in request.node.iter_markers() if m.name in MARKERS]
     for mark in reversed(marks):
+        if mark.args:
+            raise MarkerError(f"@pytest.mark.{mark.name} takes keyword settings only")
         options.update(mark.kwargs)
+    fields = {f.name: str(f.type) for f in dataclasses.fields(Settings)}
+    for key, value in options.items():
+        if key not in fields and key not in FIXTURE_OPTIONS:
+            choices = ", ".join(sorted([*fields, *FIXTURE_OPTIONS]))
+            raise MarkerError(f"unknown fixture setting {key!r}; settings: {choices}")
+        if key in (*LISTS, "hosts"):
+            if isinstance(value, str) or not all(isinstance(v, str) for v in value or ()):
+                raise MarkerError(f"{key} must be a list of strings, not {value!r}")
+        elif key == "rate_limit":
+            if not (value is None or isinstance(value, str | RateLimit)):
+                raise MarkerError(f"rate_limit must be 'N/S', 'off' or None, not {value!r}")
+        elif key in fields and value is not None:
+            kind = fields[key]
+            expected = {"bool": bool, "int": int, "float": int | float, "str": str}.get(kind)
+            if kind == "str | None":
+                expected = str
+            wrong_bool = kind in ("int", "float") and isinstance(value, bool)
+            if expected is not None and (wrong_bool or not isinstance(value, expected)):
+                raise MarkerError(f"{key} must be of type {kind}, not {value!r}")
+        elif key == "pass_through" and not isinstance(value, bool):
+            raise MarkerError(f"pass_through must be True or False, not {value!r}")
     hosts = options.pop("hosts", None)
-    if isinstance(options.get("rate_limit"), str):
-        options["rate_limit"] = RateLimit.parse(options["rate_limit"])
-    for key in ("api_keys", "callback_hosts"):
-        if key in options:
-            options[key] = tuple(options[key])
-    return Settings(**options), tuple(hosts) if hosts else None
+    pass_through = bool(options.pop("pass_through", True))
+    try:
+        if isinstance(options.get("rate_limit"), str):
+            options["rate_limit"] = RateLimit.parse(options["rate_limit"])
+        for key in LISTS:
+            if key in options:
+                options[key] = tuple(options[key])
+        settings = Settings(**options)
+    except ValueError as exc:
+        raise MarkerError(f"fixture settings: {exc}") from None
+    return settings, tuple(hosts) if hosts else None, pass_through
 
 
 class _Pool:
@@ -51,24 +91,24 @@ class _Pool:
     between tests. Live servers serve every provider, so one per configuration."""
 
     def __init__(self) -> None:
-        self.mocks: dict[tuple[str, Settings, tuple[str, ...] | None], KieMock] = {}
+        self.mocks: dict[tuple[str, Settings, tuple[str, ...] | None, bool], KieMock] = {}
         self.servers: dict[Settings, RunningServer] = {}
 
     def mock(self, provider: str, request: pytest.FixtureRequest) -> KieMock:
         from ideogram_mock.testing.inprocess import KieMock
 
-        settings, hosts = _wanted(request)
-        key = (provider, settings, hosts)
+        settings, hosts, pass_through = _wanted(request)
+        key = (provider, settings, hosts, pass_through)
         mock = self.mocks.get(key)
         if mock is None:
-            mock = self.mocks[key] = KieMock(settings, hosts, provider)
+            mock = self.mocks[key] = KieMock(settings, hosts, provider, pass_through=pass_through)
         mock.fake.reset(rewind_clock=True)
         return mock
 
     def server(self, provider: str, request: pytest.FixtureRequest) -> KieServer:
         from ideogram_mock.testing.live import KieServer, start_server
 
-        settings, _ = _wanted(request)
+        settings, _, _ = _wanted(request)
         running = self.servers.get(settings)
         if running is None:
             running = self.servers[settings] = start_server(settings.replace(port=0))

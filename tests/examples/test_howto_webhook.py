@@ -79,5 +79,6 @@ async def test_howto_webhook_that_was_never_routed_is_still_captured(kie_mock: K
     await kie_mock.afinish(created.json()["data"]["taskId"])
     first = kie_mock.callbacks[0]
     assert first["ok"] is False
+    assert first["error"] is not None
     assert "not mocked" in first["error"]
     assert first["body"]["msg"] == "Playground task failed."

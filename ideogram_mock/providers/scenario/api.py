@@ -10,7 +10,6 @@ import math
 import random
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs
 
 import orjson
 from PIL import Image
@@ -180,7 +179,7 @@ class ScenarioApi:
         expires = (self.fake.clock.now_ms() // 1000) + URL_TTL_S
         sig = self.fake.files.sign(f"asset:{asset_id}", expires)
         base = self.fake.settings.base_url
-        return f"{base}/cdn/{asset_id}/content.{ext}?expires={expires}&sig={sig}"
+        return f"{base}/cdn/{asset_id}/{expires}/{sig}/content.{ext}"
 
     def _output(self, asset_id: str) -> tuple[Task, int] | None:
         """The job and index behind an output asset id, when it names one."""
@@ -282,9 +281,8 @@ class ScenarioApi:
 
     async def asset_content(self, call: Call) -> Any:
         asset_id = str(call.scope["path_params"]["assetId"])
-        params = parse_qs(call.scope["query_string"].decode("latin-1"))
-        raw_expires, sig = params.get("expires", [""])[0], params.get("sig", [None])[0]
-        expires = ascii_int(raw_expires)
+        params = call.scope["path_params"]
+        expires, sig = ascii_int(str(params["expires"])), str(params["sig"])
         if expires is None or not self.fake.files.signed(f"asset:{asset_id}", expires, sig):
             raise ScenarioError(403, "The link's signature does not match")
         if self.fake.clock.now_ms() // 1000 > expires:

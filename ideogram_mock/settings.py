@@ -75,6 +75,7 @@ class Settings:
     callback_retries: int = 2
     callback_backoff_s: float = 5.0
     fetch_inputs: bool = False
+    strict_fields: bool = False  # refuse fields a kie body does not declare (else ignore them)
     fetch_hosts: tuple[str, ...] = ("localhost", "127.0.0.0/8", "::1")
     # Signs result and asset links; None: a random secret per process (links cannot be forged
     # from the public seed). Set it to keep links valid across restarts.

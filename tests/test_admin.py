@@ -243,6 +243,7 @@ async def test_admin_reset_forgets_everything_but_the_clock(kie: Kie) -> None:
             "code": 422,
             "taskId": task_id,
             "fault": None,
+            "warning": None,
         }
     ]
     assert (await kie.control("GET", "/_mock/clock")).json()["nowMs"] == now

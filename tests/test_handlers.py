@@ -92,6 +92,7 @@ async def test_handlers_same_seed_and_prompt_give_the_same_image(kie: Kie) -> No
     assert pictures[0] != pictures[2]
 
 
+@pytest.mark.parametrize("settings", [make_settings(strict_fields=True)])
 @pytest.mark.parametrize("case", CATALOGUE, ids=[c["name"] for c in CATALOGUE])
 async def test_handlers_catalogued_invalid_body_gets_the_envelope_naming_the_field(
     kie: Kie, case: dict[str, Any]
@@ -104,6 +105,17 @@ async def test_handlers_catalogued_invalid_body_gets_the_envelope_naming_the_fie
     else:
         assert case["field"] in answer["msg"]
     assert len(kie.fake.store) == 0
+
+
+async def test_handlers_unknown_fields_are_ignored_and_journaled_as_a_warning(kie: Kie) -> None:
+    unknown = [c for c in CATALOGUE if c["rule"] == "additionalProperties"]
+    assert len(unknown) >= 5
+    for case in unknown:
+        answer = await kie.create(case["body"])
+        assert answer["code"] == 200, (case["name"], answer)
+        warning = list(kie.fake.requests)[-1].warning
+        assert warning is not None and case["field"] in warning, (case["name"], warning)
+    assert len(kie.fake.store) == len(unknown)
 
 
 async def test_handlers_body_that_is_not_json_is_400(kie: Kie) -> None:

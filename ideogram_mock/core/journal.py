@@ -23,6 +23,7 @@ class RequestEntry(NamedTuple):
     code: int | None
     taskId: str | None
     fault: str | None
+    warning: str | None = None
 
 
 class CallbackAttempt(NamedTuple):

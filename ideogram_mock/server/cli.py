@@ -130,6 +130,14 @@ def _serve_parser(sub: Any) -> None:
         help="download input images and fail tasks whose media kie would refuse",
     )
     p.add_argument(
+        "--strict-fields",
+        action="store_true",
+        dest="strict_fields",
+        default=None,
+        help="refuse fields a kie body does not declare with 422 (default: ignore them, "
+        "journaled as a warning)",
+    )
+    p.add_argument(
         "--fetch-hosts",
         dest="fetch_hosts",
         help="hosts --fetch-inputs may download from, comma-separated; '*' = any "

@@ -36,6 +36,7 @@ class Call:
     api_key: str | None
     fault: str | None = None
     task_id: str | None = None
+    warning: str | None = None  # what the fake let pass (an unknown field it ignored)
 
     @property
     def request(self) -> Request:
@@ -136,5 +137,6 @@ class ProviderEndpoint:
                 code,
                 call.task_id,
                 call.fault,
+                call.warning,
             )
         )

@@ -401,6 +401,20 @@ def load_document(name: str) -> dict[str, Any]:
 
 
 @functools.cache
-def load_spec(name: str = UPSTREAM) -> Spec:
-    """The compiled spec for a file in `openapi/`; compiled once per process, never mutated."""
-    return Spec(load_document(name), name)
+def load_spec(name: str = UPSTREAM, strict: bool = False) -> Spec:
+    """The compiled spec for a file in `openapi/`; compiled once per process, never mutated.
+    `strict`: every schema marked `x-fake-strict` refuses fields it does not declare (the
+    `--strict-fields` variant)."""
+    document = load_document(name)
+    return Spec(_strict(document) if strict else document, name)
+
+
+def _strict(node: Any) -> Any:
+    if isinstance(node, dict):
+        out = {k: _strict(v) for k, v in node.items()}
+        if out.get("x-fake-strict") is True:
+            out["additionalProperties"] = False
+        return out
+    if isinstance(node, list):
+        return [_strict(v) for v in node]
+    return node

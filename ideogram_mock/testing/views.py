@@ -47,6 +47,7 @@ class RequestRecord(TypedDict):
     code: int | None
     taskId: str | None
     fault: str | None
+    warning: str | None
 
 
 class CallbackRecord(TypedDict):

@@ -8,8 +8,8 @@ from typing import Any
 
 from ideogram_mock.kit.config import KitConfig
 
-# Rules the fake chose where the real API's handling is unknown (the spec's x-fake notes):
-# a real endpoint that accepts these is different, not broken.
+# Rules where the real API's handling is unknown (the spec's x-observed notes): the fake ignores
+# unknown fields by default and refuses them with --strict-fields; an endpoint may do either.
 FAKE_RULES = ("additionalProperties",)
 # kie's own demo images (the docs' examples): real, public, jpeg/png/webp.
 LIVE_IMAGES = {

@@ -11,7 +11,7 @@ from starlette.types import Scope
 from ideogram_mock.core.engine import Fake, Order
 from ideogram_mock.core.errors import DomainError
 from ideogram_mock.core.media import Inputs
-from ideogram_mock.providers.kie import envelope, records
+from ideogram_mock.providers.kie import KIE, envelope, records
 from ideogram_mock.providers.kie.errors import KieError, envelope_error
 from ideogram_mock.providers.kie.models import (
     CREDITS_PER_IMAGE,
@@ -22,6 +22,7 @@ from ideogram_mock.providers.kie.models import (
 )
 from ideogram_mock.server.endpoint import Answer, Call, Handler
 from ideogram_mock.server.httpio import bearer, is_json, parse_json, query, read_body
+from ideogram_mock.server.spec import load_spec
 
 NOT_JSON_MSG = "request body is not valid JSON"
 
@@ -79,6 +80,10 @@ class KieApi:
         self.fake = fake
         self.mirror = fake.settings.http_status == "mirror"
         self.unknown_task = fake.settings.unknown_task
+        self.strict_fields = fake.settings.strict_fields
+        # The same spec with undeclared fields refused: it names the unknown fields (refused
+        # under --strict-fields, journaled as a warning otherwise).
+        self._strict = load_spec(KIE.spec, strict=True).operations
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -118,6 +123,13 @@ class KieApi:
         rejection = call.op.body.reject(body)
         if rejection is not None:
             raise KieError(rejection.code, rejection.msg)
+        strict = self._strict[call.op.operation_id].body
+        assert strict is not None
+        unknown = strict.reject(body)
+        if unknown is not None:
+            if self.strict_fields:
+                raise KieError(unknown.code, unknown.msg)
+            call.warning = f"ignored: {unknown.msg}"
 
     async def create_task(self, call: Call) -> Any:
         body = await self._json_body(call)

@@ -4,8 +4,11 @@ unspecified addresses, /health and the specs as JSON."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -102,3 +105,69 @@ def test_health_and_the_specs_as_json_are_served_even_without_the_control_api() 
         assert missing.status_code == 404
         assert "kie.json" in missing.json()["error"]
         assert httpx.get(f"{server.url}/_mock/clock").status_code == 404
+
+
+def _serve(*flags: str) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [*CLI, "--port", "0", "--clock", "manual", *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    base = first.split()[-1].removesuffix("/api/v1/jobs/createTask")
+    while "clock manual" not in proc.stdout.readline():
+        pass
+    return proc, base
+
+
+def _wait_up(base: str) -> None:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            httpx.get(f"{base}/health", timeout=2)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_serve_logs_one_json_line_per_request_with_a_key_hash_never_the_key() -> None:
+    proc, base = _serve()
+    try:
+        _wait_up(base)
+        httpx.get(f"{base}/api/v1/chat/credit", headers={"Authorization": "Bearer secret-key"})
+        httpx.get(f"{base}/v1/get-user-credits")
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    kie, segmind = lines[-2], lines[-1]
+    assert kie["event"] == "request"
+    assert (kie["provider"], kie["operation"], kie["status"], kie["code"]) == (
+        "kie", "getCredit", 200, 200,
+    )  # fmt: skip
+    assert kie["key"] == hashlib.sha256(b"secret-key").hexdigest()[:12]
+    assert "secret-key" not in out
+    assert kie["latencyMs"] >= 0
+    assert (segmind["provider"], segmind["status"], segmind["key"]) == ("segmind", 401, None)
+
+
+def test_serve_logs_text_or_nothing_when_asked() -> None:
+    for flags, expect in ((("--log-format", "text"), "request provider=kie"), (("--quiet",), None)):
+        proc, base = _serve(*flags)
+        try:
+            _wait_up(base)
+            httpx.get(f"{base}/api/v1/chat/credit", headers={"Authorization": "Bearer k"})
+            proc.terminate()
+            out, _ = proc.communicate(timeout=10)
+        finally:
+            proc.kill()
+        if expect is None:
+            assert "request" not in out.split("clock manual", 1)[-1]
+        else:
+            assert expect in out
+            assert "operation=getCredit" in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from ideogram_mock.core.journal import CallbackAttempt, Journal
 
 __all__ = ["CallbackDispatcher", "HostPolicy", "Sender"]
 
+# One line per attempt, for whoever configures it (`serve` does: see server/logs.py).
+LOG = logging.getLogger("ideogram_mock.callbacks")
 # What a provider's delivery is for a task at a moment; None once the task is forgotten.
 DeliveryFor = Callable[[str, int], "tuple[str, Delivery] | None"]
 
@@ -123,6 +126,13 @@ class CallbackDispatcher:
                 headers, body,
             )
         )  # fmt: skip
+        if LOG.isEnabledFor(logging.INFO):
+            event = {
+                "provider": provider, "taskId": item.task_id, "url": item.url,
+                "attempt": item.attempt, "ok": ok, "status": status,
+                "latencyMs": round(latency, 2), "error": error,
+            }  # fmt: skip
+            LOG.info("callback", extra={"event": event})
         if not ok and not blocked and item.attempt <= self.retries:
             delay_ms = round(self.backoff_s * 1000 * 2 ** (item.attempt - 1))
             self.schedule(item.task_id, item.url, now_ms + delay_ms, item.attempt + 1)

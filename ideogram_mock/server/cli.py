@@ -14,6 +14,7 @@ from typing import Any
 
 from ideogram_mock import __version__
 from ideogram_mock.providers import PROVIDERS, selected
+from ideogram_mock.server import logs
 from ideogram_mock.settings import ENV_PREFIX, RateLimit, Settings, from_env, from_toml
 
 
@@ -155,6 +156,13 @@ def _serve_parser(sub: Any) -> None:
     )
     _show_defaults(p)
     p.add_argument(
+        "--log-format",
+        choices=["json", "text"],
+        default="json",
+        help="one line per request and callback attempt, as JSON or text (default json)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no request or callback lines")
+    p.add_argument(
         "--log-level",
         default="warning",
         choices=["debug", "info", "warning", "error"],
@@ -202,7 +210,7 @@ def serve(args: argparse.Namespace) -> int:
     overrides = {
         k: v
         for k, v in vars(args).items()
-        if k not in ("command", "log_level", "config") and v is not None
+        if k not in ("command", "log_level", "config", "log_format", "quiet") and v is not None
     }
     for name in ("callback_hosts", "fetch_hosts"):
         if isinstance(overrides.get(name), str):
@@ -236,6 +244,7 @@ def serve(args: argparse.Namespace) -> int:
     gc.collect()
     gc.freeze()
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
+    logs.configure(args.log_format, args.quiet)
     for provider in served:
         print(
             f"ideogram-mock: {provider.name:<8} {settings.base_url}{provider.entry}",

@@ -4,6 +4,7 @@ provider render its answer or its error (the one place per provider that does), 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -14,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 from ideogram_mock.core.engine import Fake
 from ideogram_mock.core.errors import ConnectionDropped, DomainError, GatewayFailure
 from ideogram_mock.core.journal import RequestEntry
+from ideogram_mock.server.logs import REQUESTS, key_hash
 from ideogram_mock.server.spec import Operation
 
 log = logging.getLogger("ideogram_mock")
@@ -94,6 +96,7 @@ class ProviderEndpoint:
         self._answer = dialect.answer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
         call = Call(scope, receive, self.op, self._api_key(scope))
         try:
             result = await self.handler(call)
@@ -103,7 +106,7 @@ class ProviderEndpoint:
             answer = Answer(502, GATEWAY_PAGE, HTML)
         except ConnectionDropped as exc:
             call.fault = str(exc) + ":drop"
-            self._journal(call, 0, None)
+            self._journal(call, 0, None, started)
             # A promised body that never comes: the server must close the connection.
             await send({"type": "http.response.start", "status": 200, "headers": DROP_HEADERS})
             return
@@ -112,7 +115,7 @@ class ProviderEndpoint:
         except Exception:
             log.exception("unexpected error in %s", self.op.operation_id)
             answer = self.dialect.internal_error()
-        self._journal(call, answer.status, answer.code)
+        self._journal(call, answer.status, answer.code, started)
         headers = [
             (b"content-type", answer.content_type),
             (b"content-length", str(len(answer.body)).encode()),
@@ -122,8 +125,27 @@ class ProviderEndpoint:
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": answer.body})
 
-    def _journal(self, call: Call, status: int, code: int | None) -> None:
+    def _journal(self, call: Call, status: int, code: int | None, started: float) -> None:
         journal = self.fake.requests
+        if REQUESTS.isEnabledFor(logging.INFO):
+            REQUESTS.info(
+                "request",
+                extra={
+                    "event": {
+                        "provider": self.dialect.name,
+                        "operation": call.op.operation_id,
+                        "method": call.op.method,
+                        "path": call.scope["path"],
+                        "key": key_hash(call.api_key),
+                        "taskId": call.task_id,
+                        "status": status,
+                        "code": code,
+                        "fault": call.fault,
+                        "warning": call.warning,
+                        "latencyMs": round((time.perf_counter() - started) * 1000, 2),
+                    }
+                },
+            )
         journal.append(
             RequestEntry(
                 journal.next_seq(),

@@ -156,3 +156,42 @@ def test_reports_say_breaking_or_additive_and_junit_fails_only_breaking(tmp_path
     suite = ET.parse(path).getroot().find("testsuite")
     assert suite is not None
     assert (suite.get("name"), suite.get("tests"), suite.get("failures")) == ("drift", "2", "1")
+
+
+def test_drift_report_groups_by_cause_and_agrees_with_the_exit_code() -> None:
+    from ideogram_mock.kit.drift import markdown
+    from ideogram_mock.kit.findings import BREAKING, Finding
+
+    same_cause = [
+        Finding(BREAKING, "http-status-convention", f"op{i}", "HTTP 400 for code 400", "GET /x")
+        for i in range(10)
+    ]
+    report = markdown(same_cause, "https://api.kie.ai", {"passed": 3, "failed": 1}, ["t — x"])
+    assert "**BREAKING drift**" in report
+    assert "| breaking | http-status-convention | 10 | `op0` |" in report
+    failed_only = markdown([], "https://api.kie.ai", {"passed": 3, "failed": 1}, ["t — why"])
+    assert "**kit tests FAILED**" in failed_only
+    assert "no drift" not in failed_only
+
+
+def test_drift_live_without_credentials_refuses_before_running(tmp_path: Path) -> None:
+    import pytest
+
+    from ideogram_mock.kit import drift
+
+    with pytest.raises(SystemExit, match="needs the real endpoint and a key"):
+        drift.run(None, None, tmp_path, live=True, provider="segmind")
+    assert not (tmp_path / "drift.md").exists()
+
+
+def test_findings_name_the_headers_that_decided_the_answer() -> None:
+    import httpx
+
+    from ideogram_mock.kit.cases import describe
+
+    request = httpx.Request(
+        "POST", "https://api.kie.ai/x", json={"a": 1}, headers={"Authorization": "Bearer sk-123"}
+    )
+    text = describe(request)
+    assert "[content-type: application/json; authorization: Bearer ***]" in text
+    assert "sk-123" not in text

@@ -20,11 +20,23 @@ class Kit(Protocol):
 
 
 def describe(request: httpx.Request) -> str:
-    """The request that showed a finding, short enough for a report line."""
+    """The request that showed a finding, short enough for a report line: method, URL, the
+    headers that decide an answer (credentials masked) and the start of the body."""
     body = request.content.decode("utf-8", "replace") if request.content else ""
     if len(body) > 240:
         body = body[:239] + "…"
-    return f"{request.method} {request.url}" + (f" {body}" if body else "")
+    shown = []
+    for name in ("content-type", "authorization", "x-api-key"):
+        value = request.headers.get(name)
+        if value is None:
+            continue
+        if name == "authorization":
+            value = value.partition(" ")[0] + " ***"
+        elif name == "x-api-key":
+            value = "***"
+        shown.append(f"{name}: {value.split(';')[0]}")
+    headers = f" [{'; '.join(shown)}]" if shown else ""
+    return f"{request.method} {request.url}{headers}" + (f" {body}" if body else "")
 
 
 def to_request(kit: Kit, case: Case[Any]) -> httpx.Request:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,16 +32,34 @@ def markdown(
 ) -> str:
     breaking = [f for f in findings if f.severity == BREAKING]
     additive = [f for f in findings if f.severity == ADDITIVE]
-    verdict = "BREAKING drift" if breaking else ("additive drift only" if additive else "no drift")
+    if breaking:
+        verdict = "BREAKING drift"
+    elif failed:
+        verdict = "kit tests FAILED"  # the exit code is 1 either way: the verdict says why
+    else:
+        verdict = "additive drift only" if additive else "no drift"
     lines = [
         f"# Drift report: {target}",
         "",
         f"**{verdict}**: {len(breaking)} breaking, {len(additive)} additive difference(s) from "
         f"`openapi/{spec}`.",
         "",
-        "Kit run: " + ", ".join(f"{n} {k}" for k, n in tests.items() if n) + ".",
+        "Kit run: " + (", ".join(f"{n} {k}" for k, n in tests.items() if n) or "no tests") + ".",
         "",
     ]
+    causes = Counter((f.severity, f.category) for f in findings)
+    if causes:
+        lines += [
+            "## By cause",
+            "",
+            "| severity | kind | count | first seen at |",
+            "|---|---|---|---|",
+        ]
+        for (severity, category), count in sorted(causes.items()):
+            first = min((f for f in findings if (f.severity, f.category) == (severity, category)),
+                        key=lambda f: f.where)  # fmt: skip
+            lines.append(f"| {severity} | {category} | {count} | `{_cell(first.where)}` |")
+        lines.append("")
     if failed:
         lines += ["## Failed kit tests", ""]
         lines += [f"- `{name}`" for name in failed]
@@ -127,6 +146,12 @@ def run(
 ) -> int:
     """Run a provider's kit, write `out`/drift.md and `out`/drift.xml, return the exit code."""
     package = kit_package(provider)
+    if live and not (url and api_key):
+        p = provider.upper()
+        raise SystemExit(
+            f"ideogram-mock drift --live needs the real endpoint and a key: --url and --api-key "
+            f"(make drift LIVE=1 reads {p}_BASE_URL and {p}_API_KEY); nothing was run"
+        )
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         findings_path = Path(scratch) / "findings.json"

@@ -8,12 +8,13 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ideogram_mock.kit import drift
 from ideogram_mock.settings import Settings
 from ideogram_mock.testing.live import start_server
-from tests.conftest import make_settings
+from tests.conftest import local_body, make_settings
 from tests.mutants import MUTANTS, SCENARIO_MUTANTS, SEGMIND_MUTANTS, Mutant
 
 QUICK = {"KIT_MAX_EXAMPLES": "6", "KIT_POLL_SECONDS": "0.2", "KIT_LIFECYCLE_TIMEOUT": "20"}
@@ -188,3 +189,49 @@ def test_contract_kit_live_mode_keeps_to_its_budget_for_scenario(tmp_path: Path)
     assert created == 1
     assert "**no drift**" in report
     assert "Failed kit tests" not in report, report
+
+
+@pytest.mark.parametrize("provider", ["kie", "scenario"])
+def test_contract_kit_leaves_a_shared_fake_as_it_found_it(tmp_path: Path, provider: str) -> None:
+    # A shared dev server on the real clock, with someone else's task and account on it.
+    server = start_server(Settings(port=0, rate_limit=None))
+    fake = server.fake
+    try:
+        other = httpx.post(
+            f"{server.url}/api/v1/jobs/createTask",
+            json=local_body(),
+            headers={"Authorization": "Bearer someone-else"},
+        ).json()["data"]["taskId"]
+        before = (len(fake.store), [a.api_key for a in fake.accounts.all()])
+        env = {**QUICK, "KIT_LIFECYCLE_TIMEOUT": "60"}
+        code = drift.run(server.url, None, tmp_path, extra_env=env, provider=provider)
+        after = (len(fake.store), [a.api_key for a in fake.accounts.all()])
+        # The journal keeps only the keyless requests (auth checks), which name no one.
+        keys = {e.apiKey for e in fake.requests}
+        offset = fake.clock.offset_ms  # type: ignore[attr-defined]
+        rules = fake.rules.all()
+    finally:
+        server.stop()
+    report = (tmp_path / "drift.md").read_text()
+    assert code == 0, report
+    assert "target left as found: the run's own keys forgotten" in report
+    assert "its clock not moved" in report
+    assert after == before
+    assert keys <= {None, "someone-else"}
+    assert fake.store.get(other) is not None
+    assert offset == 0
+    assert rules == []
+
+
+def test_contract_kit_tolerates_and_reports_kies_record_delay(tmp_path: Path) -> None:
+    # Live kie reads "recordInfo is null" for a task created a moment ago.
+    server = start_server(_settings().replace(record_delay_s=3.0))
+    try:
+        code = drift.run(server.url, None, tmp_path, extra_env=QUICK)
+    finally:
+        server.stop()
+    report = (tmp_path / "drift.md").read_text()
+    assert code == 0, report
+    assert 'record delay: new tasks read "recordInfo is null" for up to 3 s' in report
+    assert "HTTP status convention expected envelope" in report
+    assert "its manual clock moved" in report

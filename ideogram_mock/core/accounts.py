@@ -74,5 +74,11 @@ class Accounts:
             account.refunds.clear()
         return account
 
+    def forget(self, api_key: str) -> None:
+        """Drop an account (a fixed key comes back with its initial credits on next use)."""
+        self._by_key.pop(api_key, None)
+        if api_key in self._fixed:
+            self._by_key[api_key] = Account(api_key, self.initial_credits)
+
     def all(self) -> list[Account]:
         return list(self._by_key.values())

@@ -168,7 +168,7 @@ class Fake:
         dialect = self.dialects[provider]
         while True:
             task_id = dialect.task_id(self._ids.getrandbits(128))
-            if self.store.get(task_id) is None:
+            if not self.store.used(task_id):
                 return task_id
 
     def _own_file(self, url: str) -> bytes | None:
@@ -435,6 +435,19 @@ class Fake:
         if task.failure is None:
             self.accounts.authenticate(task.api_key).refund(task.credits, now)
         return ended
+
+    def forget_account(self, api_key: str) -> int:
+        """Forget a key as though it never called: its account, tasks (their ids are never
+        reused), rules, journal entries and pending callbacks. The number of tasks forgotten."""
+        tasks = [t.task_id for t in self.store if t.api_key == api_key]
+        for task_id in tasks:
+            self.store.remove(task_id)  # a pending callback finds no task and is dropped
+        gone = set(tasks)
+        self.accounts.forget(api_key)
+        self.rules.forget(api_key)
+        self.requests.keep(lambda e: e.apiKey != api_key)
+        self.callbacks.keep(lambda a: a.taskId not in gone)
+        return len(tasks)
 
     def task(self, task_id: str) -> Task:
         task = self.store.get(task_id)

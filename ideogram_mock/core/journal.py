@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Generic, NamedTuple, TypeVar
 
 T = TypeVar("T")
@@ -57,6 +57,12 @@ class Journal(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def keep(self, wanted: Callable[[T], bool]) -> None:
+        """Keep only the entries `wanted` accepts (order kept)."""
+        kept = [item for item in self._items if wanted(item)]
+        self._items.clear()
+        self._items.extend(kept)
 
     def clear(self) -> None:
         self._items.clear()

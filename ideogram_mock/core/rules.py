@@ -182,6 +182,10 @@ class RuleBook:
         if len(self._rules) == before:
             raise RuleNotFound(f"no rule {rule_id}", "ruleId")
 
+    def forget(self, api_key: str) -> None:
+        """Drop the rules scoped to one key."""
+        self._rules = [r for r in self._rules if r.api_key != api_key]
+
     def clear(self) -> int:
         removed = len(self._rules)
         self._rules.clear()

@@ -1,8 +1,8 @@
 """What the kit runs against, from environment variables (the same code serves every target).
 
 - `CONTRACT_URL`: a server speaking the API over HTTP (the fake, a proxy…); unset: the fake
-  in-process. `CONTRACT_API_KEY`, `CONTRACT_OTHER_API_KEY`: its keys (default `contract-kit`,
-  `contract-kit-other`).
+  in-process. `CONTRACT_API_KEY`, `CONTRACT_OTHER_API_KEY`: its keys (default: made up for the
+  run, `contract-kit-<hex>` and `…-other`, and forgotten on the target at the end).
 - `KIT_TARGET=live` with `<P>_BASE_URL` and `<P>_API_KEY` (`<P>` the provider: `KIE`,
   `SEGMIND`): the real endpoint. `<P>_OTHER_API_KEY`: a second key for the "invisible to
   other keys" check; `<P>_MAX_TASKS`: most tasks the run may create (default 3);
@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,7 @@ class KitConfig:
     api_key: str
     other_api_key: str | None
     api_secret: str  # Scenario's Basic auth pairs the key with a secret
+    own_keys: bool  # keys the kit made up for this run (forgotten on the target at the end)
     read_only: bool
     max_tasks: int | None
     callback_public_url: str | None
@@ -79,6 +81,7 @@ class KitConfig:
                 api_key=key,
                 other_api_key=env.get(f"{p}_OTHER_API_KEY") or None,
                 api_secret=env.get(f"{p}_API_SECRET", ""),
+                own_keys=False,
                 read_only=env.get(f"{p}_READ_ONLY", "0") not in ("0", "", "false"),
                 max_tasks=int(env.get(f"{p}_MAX_TASKS", "3")),
                 callback_public_url=env.get("CALLBACK_PUBLIC_URL") or None,
@@ -88,12 +91,15 @@ class KitConfig:
                 min_interval_s=float(env.get("KIT_MIN_INTERVAL", "0.15")),
                 **common,
             )
+        # Keys of this run only, so a shared fake can be left as it was found.
+        run_key = f"contract-kit-{secrets.token_hex(4)}" if url else "contract-kit"
         return cls(
             mode="http" if url else "inprocess",
             base_url=url.rstrip("/") if url else PROVIDERS[provider].hosts[0],
-            api_key=env.get("CONTRACT_API_KEY", "contract-kit"),
-            other_api_key=env.get("CONTRACT_OTHER_API_KEY", "contract-kit-other"),
+            api_key=env.get("CONTRACT_API_KEY") or run_key,
+            other_api_key=env.get("CONTRACT_OTHER_API_KEY") or f"{run_key}-other",
             api_secret=env.get("CONTRACT_API_SECRET", "contract-kit-secret"),
+            own_keys=not env.get("CONTRACT_API_KEY"),
             read_only=False,
             max_tasks=None,
             callback_public_url=None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -29,6 +30,7 @@ def markdown(
     tests: dict[str, int],
     failed: Sequence[str] = (),
     spec: str = "kie-jobs.yaml",
+    notes: Sequence[str] = (),
 ) -> str:
     breaking = [f for f in findings if f.severity == BREAKING]
     additive = [f for f in findings if f.severity == ADDITIVE]
@@ -47,6 +49,8 @@ def markdown(
         "Kit run: " + (", ".join(f"{n} {k}" for k, n in tests.items() if n) or "no tests") + ".",
         "",
     ]
+    if notes:
+        lines += ["## What the run saw", ""] + [f"- {note}" for note in notes] + [""]
     causes = Counter((f.severity, f.category) for f in findings)
     if causes:
         lines += [
@@ -173,10 +177,12 @@ def run(
         ]  # fmt: skip
         result = subprocess.run(command, env=env, check=False)
         findings = Findings.load(findings_path.read_text()) if findings_path.exists() else []
+        notes_path = Path(f"{findings_path}.notes")
+        notes = json.loads(notes_path.read_text()) if notes_path.exists() else []
         tests, failed = _outcomes(pytest_xml)
         target = url or "the fake, in-process"
         spec = PROVIDERS[provider].spec
-        (out / "drift.md").write_text(markdown(findings, target, tests, failed, spec))
+        (out / "drift.md").write_text(markdown(findings, target, tests, failed, spec, notes))
         junit(findings, pytest_xml).write(
             out / "drift.xml", encoding="unicode", xml_declaration=True
         )

@@ -18,6 +18,7 @@ from schemathesis.core.transport import Response
 from ideogram_mock.kit.cases import describe, to_request
 from ideogram_mock.kit.config import KitConfig
 from ideogram_mock.kit.findings import BREAKING, Differ, Finding, Findings
+from ideogram_mock.kit.target import Target
 from ideogram_mock.server.spec import load_spec
 
 
@@ -52,8 +53,8 @@ class ProviderKit(abc.ABC):
             self._closers.append(self.mock.close)
         self.client = httpx.Client(base_url=config.base_url, timeout=60, trust_env=False)
         self._closers.append(self.client.close)
-        self.control = self._has_control_api()
-        self._rules: list[str] = []
+        self.target = Target(self.client, config, self.mock)
+        self._closers.append(self.target.clean_up)
 
     # ---- what each provider says -------------------------------------------------------------
     @abc.abstractmethod
@@ -96,8 +97,8 @@ class ProviderKit(abc.ABC):
             response = self.client.send(request)
             if response.status_code != 429 or attempt == 5:
                 break
-            if self.control:  # the fake's rate windows run on its clock: move it on
-                self.client.post("/_mock/clock/advance", json={"seconds": 10})
+            if self.target.moves_clock:  # the fake's rate windows run on its clock
+                self.target.advance(10)
             else:
                 time.sleep(self.retry_wait(response, attempt))
         if check and op is not None:
@@ -172,35 +173,18 @@ class ProviderKit(abc.ABC):
         breaking = [f for f in found if f.severity == BREAKING]
         assert not breaking, "; ".join(f"{f.where}: {f.message}" for f in breaking)
 
-    # ---- the fake's control API (when the target has one) ------------------------------------
-    def _has_control_api(self) -> bool:
-        if self.config.live:
-            return False
-        try:
-            response = self.client.get("/_mock/clock")
-        except httpx.HTTPError:
-            return False
-        return response.status_code == 200 and "nowMs" in response.text
-
+    # ---- the target --------------------------------------------------------------------------
     def add_rule(self, rule: dict[str, Any]) -> None:
-        """A rule on a fake served over HTTP, scoped to the run's key; removed at the end."""
-        scoped = {**rule, "provider": self.provider, "apiKey": self.config.api_key}
-        answer = self.client.post("/_mock/faults", json=scoped)
-        if answer.status_code == 201:
-            self._rules.append(answer.json()["id"])
+        """A rule on a shared fake, scoped to the run's key; removed at the end."""
+        self.target.add_rule(self.provider, rule)
 
     def advance(self, seconds: float) -> None:
-        """Let time pass on the target: its clock when it has a control API, else real time."""
-        if self.mock is not None:
-            self.mock.advance(seconds)
-        elif self.control:
-            self.client.post("/_mock/clock/advance", json={"seconds": seconds})
-        else:
-            time.sleep(min(seconds, self.config.poll_seconds))
+        self.target.advance(seconds)
+
+    def notes(self) -> list[str]:
+        """What the run observed about the target, for the terminal and the drift report."""
+        return [self.target.summary()]
 
     def close(self) -> None:
-        for rule_id in self._rules:
-            self.client.delete(f"/_mock/faults/{rule_id}")
-        self._rules.clear()
         while self._closers:
             self._closers.pop()()

@@ -3,6 +3,7 @@ section naming the target and each finding."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Protocol
 
@@ -19,12 +20,16 @@ class Run(Protocol):
 
     def close(self) -> None: ...
 
+    def notes(self) -> list[str]: ...
+
 
 def finish(kit: Run) -> None:
-    """Write the findings where KIT_FINDINGS says, and close the run's clients."""
+    """Close the run (its clean-up included), then write the findings where KIT_FINDINGS says
+    and the run's notes beside them (`<KIT_FINDINGS>.notes`, read by the drift report)."""
+    kit.close()
     if kit.config.findings_path:
         Path(kit.config.findings_path).write_text(kit.findings.dump())
-    kit.close()
+        Path(kit.config.findings_path + ".notes").write_text(json.dumps(kit.notes()))
 
 
 def summarise(reporter: pytest.TerminalReporter, kit: Run, notes: list[str]) -> None:

@@ -122,6 +122,7 @@ class Control:
             "mockListRequests": self.list_requests,
             "mockListAccounts": self.list_accounts,
             "mockPutAccount": self.put_account,
+            "mockForgetAccount": self.forget_account,
             "downloadFile": self.download_file,
             "health": self.health,
             "openapiDocument": self.openapi_document,
@@ -258,6 +259,9 @@ class Control:
         body = await self._body(request, op)
         account = self.fake.accounts.put(request.path_params["apiKey"], body.get("credits"))
         return _account(account, self.fake.clock.now_ms())
+
+    async def forget_account(self, request: Request, op: Operation) -> Any:
+        return {"ok": True, "removed": self.fake.forget_account(request.path_params["apiKey"])}
 
     async def download_file(self, request: Request, op: Operation) -> Any:
         name = request.path_params["name"]

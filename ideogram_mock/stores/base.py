@@ -22,8 +22,16 @@ class TaskStore(Protocol):
 
     def get(self, task_id: str) -> Task | None: ...
 
+    def used(self, task_id: str) -> bool:
+        """Whether a task ever had this id (stored now, or forgotten)."""
+        ...
+
     def replace(self, task: Task) -> None:
         """Store a changed copy of a stored task (a cancel); KeyError if there is none."""
+        ...
+
+    def remove(self, task_id: str) -> None:
+        """Forget a task (its id stays used: a new task never takes it)."""
         ...
 
     def put_blob(self, key: int, data: bytes) -> None: ...

@@ -11,6 +11,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._tasks: dict[str, Task] = {}
         self._blobs: dict[int, bytes] = {}
+        self._gone: set[str] = set()  # ids of forgotten tasks, never handed out again
 
     def __len__(self) -> int:
         return len(self._tasks)
@@ -28,6 +29,13 @@ class MemoryStore:
             raise KeyError(f"no task {task.task_id}")
         self._tasks[task.task_id] = task
 
+    def remove(self, task_id: str) -> None:
+        self._tasks.pop(task_id, None)
+        self._gone.add(task_id)
+
+    def used(self, task_id: str) -> bool:
+        return task_id in self._tasks or task_id in self._gone
+
     def get(self, task_id: str) -> Task | None:
         return self._tasks.get(task_id)
 
@@ -40,3 +48,4 @@ class MemoryStore:
     def clear(self) -> None:
         self._tasks.clear()
         self._blobs.clear()
+        self._gone.clear()

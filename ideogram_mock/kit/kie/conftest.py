@@ -26,6 +26,4 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if module.session.cache_info().currsize == 0:
         return
     kit = module.session()
-    seen = ", ".join(sorted(kit.observed_conventions)) or "no errors seen"
-    notes = [f"HTTP status convention expected {kit.expected_convention}; observed: {seen}"]
-    report.summarise(terminalreporter, kit, notes)
+    report.summarise(terminalreporter, kit, kit.notes())

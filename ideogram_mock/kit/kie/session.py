@@ -17,8 +17,11 @@ from ideogram_mock.kit.config import KitConfig
 from ideogram_mock.kit.conformance import Conformance
 from ideogram_mock.kit.findings import ADDITIVE, BREAKING, Differ, Finding, Findings
 from ideogram_mock.kit.kie.data import FAKE_RULES
+from ideogram_mock.kit.target import Target
 from ideogram_mock.server.spec import UPSTREAM, load_spec
 
+# How long a new task may read "recordInfo is null" before the kit calls it forgotten.
+RECORD_GRACE_S = 30.0
 ORDER = {"waiting": 0, "queuing": 1, "generating": 2, "success": 3, "fail": 3}
 TERMINAL = ("success", "fail")
 STABLE = ("state", "createTime", "completeTime", "costTime", "failCode", "failMsg", "param")
@@ -154,6 +157,7 @@ class KitSession:
         self.tracker = Tracker()
         self.tasks_created = 0
         self.observed_conventions: set[str] = set()
+        self.record_delays: list[float] = []  # seconds a new task read "recordInfo is null"
         self._lock = threading.Lock()
         self._last = 0.0
         self._closers: list[Callable[[], None]] = []
@@ -174,7 +178,12 @@ class KitSession:
             self._closers.append(self.mock.close)
         self.client = httpx.Client(base_url=config.base_url, timeout=30, trust_env=False)
         self._closers.append(self.client.close)
-        self.control = self._has_control_api()
+        self.target = Target(self.client, config, self.mock)
+        self._closers.append(self.target.clean_up)
+        self.control = self.target.control
+        if self.target.shared and not self.target.manual:
+            # A real clock the kit must not move: its own tasks take 1 s instead of ~20.
+            self.target.add_rule("kie", {"outcome": "success", "durationSeconds": 1, "times": None})
         self._receiver: Receiver | None = None
 
     # ---- the one way requests are made -------------------------------------------------------
@@ -193,8 +202,8 @@ class KitSession:
             response = self.client.send(request)
             if not self._rate_limited(response) or attempt == 5:
                 break
-            if self.control:  # the fake's rate windows run on its clock: move it on
-                self.client.post("/_mock/clock/advance", json={"seconds": 10})
+            if self.target.moves_clock:  # the fake's rate windows run on its clock
+                self.target.advance(10)
             else:
                 time.sleep(min(10.0, 1.0 * 2**attempt))
         if check and op is not None:
@@ -321,23 +330,16 @@ class KitSession:
         return None if content is None else content["schema"]
 
     # ---- tasks -------------------------------------------------------------------------------
-    def _has_control_api(self) -> bool:
-        if self.config.live:
-            return False
-        try:
-            response = self.client.get("/_mock/clock")
-        except httpx.HTTPError:
-            return False
-        return response.status_code == 200 and "nowMs" in response.text
-
     def record(self, task_id: str, api_key: str | None = "default") -> httpx.Response:
         return self.request("GET", "/api/v1/jobs/recordInfo", api_key, params={"taskId": task_id})
 
     def run_to_end(self, task_id: str) -> dict[str, Any]:
-        """Poll the task until it ends (moving the fake's clock when the target has one)."""
+        """Poll the task until it ends (moving the fake's clock when the target has one). A
+        new task that reads "recordInfo is null" for a while is kie's record delay (seen live),
+        recorded; one that stays null past RECORD_GRACE_S is a forgotten task."""
         deadline = time.monotonic() + self.config.lifecycle_timeout_s
+        response = self.readable(task_id)
         while True:
-            response = self.record(task_id)
             answer = response.json()
             data = answer.get("data") if isinstance(answer, dict) else None
             if not isinstance(data, dict):
@@ -359,10 +361,29 @@ class KitSession:
                 return data
             if time.monotonic() > deadline:
                 raise TimeoutError(f"task {task_id} still {state} after the time budget")
-            if self.control:
-                self.client.post("/_mock/clock/advance", json={"seconds": 2})
-            else:
-                time.sleep(self.config.poll_seconds)
+            self.target.advance(2)
+            response = self.record(task_id)
+
+    def readable(self, task_id: str, api_key: str | None = "default") -> httpx.Response:
+        """The first record of a new task: kie reads "recordInfo is null" for a moment after
+        createTask (seen live), so wait through that (recorded as the record delay), up to
+        RECORD_GRACE_S; the last answer either way."""
+        started, waited = time.monotonic(), 0.0
+        while True:
+            response = self.record(task_id, api_key)
+            try:
+                answer = response.json()
+            except ValueError:
+                return response
+            if isinstance(answer, dict) and isinstance(answer.get("data"), dict):
+                if waited:
+                    with self._lock:
+                        self.record_delays.append(waited)
+                return response
+            if waited >= RECORD_GRACE_S:
+                return response
+            self.target.advance(1)
+            waited = 1 + waited if self.target.moves_clock else time.monotonic() - started
 
     # ---- callbacks ---------------------------------------------------------------------------
     def receiver(self) -> Receiver | None:
@@ -378,12 +399,23 @@ class KitSession:
         return self._receiver
 
     def advance(self, seconds: float) -> None:
-        if self.mock is not None:
-            self.mock.advance(seconds)
-        elif self.control:
-            self.client.post("/_mock/clock/advance", json={"seconds": seconds})
-        else:
-            time.sleep(min(seconds, self.config.poll_seconds))
+        self.target.advance(seconds)
+
+    def notes(self) -> list[str]:
+        """What the run observed about the target, for the terminal and the drift report."""
+        seen = ", ".join(sorted(self.observed_conventions)) or "no errors seen"
+        delays = self.record_delays
+        delay = (
+            f'record delay: new tasks read "recordInfo is null" for up to {max(delays):g} s '
+            f"({len(delays)} of {self.tasks_created} tasks)"
+            if delays
+            else "record delay: none seen (every new task was readable at once)"
+        )
+        return [
+            f"HTTP status convention expected {self.expected_convention}; observed: {seen}",
+            delay,
+            self.target.summary(),
+        ]
 
     def close(self) -> None:
         while self._closers:

@@ -113,7 +113,7 @@ def test_created_task_is_readable_by_its_creator_and_no_other_key(kit: KitSessio
     if kit.config.other_api_key is None:
         pytest.skip("needs a second key (KIE_OTHER_API_KEY)")
     task_id = _create(kit, body_for(MODELS[0], kit.config))
-    mine = _envelope(kit.record(task_id))
+    mine = _envelope(kit.readable(task_id))
     assert mine["code"] == 200
     assert mine["data"]["taskId"] == task_id
     theirs = _envelope(kit.record(task_id, api_key=kit.config.other_api_key))

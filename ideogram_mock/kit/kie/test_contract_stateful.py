@@ -38,7 +38,7 @@ class KieStateMachine(schema.as_state_machine()):  # type: ignore[misc]
         body = answer.json()
         if answer.request.url.path.endswith("/createTask") and body.get("code") == 200:
             task_id = body["data"]["taskId"]
-            readable = kit.record(task_id).json()
+            readable = kit.readable(task_id).json()
             if readable.get("code") != 200:
                 message = f"task {task_id} was created but reads as {readable}"
                 kit.findings.add(

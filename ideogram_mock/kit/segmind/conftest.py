@@ -24,4 +24,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     from ideogram_mock.kit.segmind import session as module
 
     if module.session.cache_info().currsize:
-        report.summarise(terminalreporter, module.session(), [])
+        kit = module.session()
+        report.summarise(terminalreporter, kit, kit.notes())

@@ -43,10 +43,13 @@ class SegmindKit(ProviderKit):
     def __init__(self, config: KitConfig) -> None:
         super().__init__(config)
         self.statuses: dict[str, str] = {}
-        if self.control and self.mock is None:
+        if self.target.shared:
             # A v1 call waits out its generation under a real clock: make the kit's own end at
-            # once, except the lifecycle test's.
-            self.add_rule({"outcome": "success", "promptContains": LIFECYCLE_MARK, "times": None})
+            # once, except the lifecycle test's (natural on a manual clock, 1 s on a real one).
+            lifecycle: dict[str, Any] = {"outcome": "success", "promptContains": LIFECYCLE_MARK}
+            if not self.target.manual:
+                lifecycle["durationSeconds"] = 1
+            self.add_rule({**lifecycle, "times": None})
             self.add_rule({"outcome": "success", "durationSeconds": 0, "times": None})
 
     def headers(self, api_key: str | None = "default") -> dict[str, str]:
@@ -164,7 +167,7 @@ class SegmindKit(ProviderKit):
                 return response
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{status_url} still {status} after the time budget")
-            self.advance(2 if self.control or self.mock is not None else self.config.poll_seconds)
+            self.advance(2)
 
 
 @functools.cache

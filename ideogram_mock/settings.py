@@ -74,6 +74,8 @@ class Settings:
     callback_timeout_s: float = 15.0
     callback_retries: int = 2
     callback_backoff_s: float = 5.0
+    callback_concurrency: int = 64  # callback attempts in flight at once, in all
+    callback_per_host: int = 4  # of which one receiver's host may hold at most this many
     fetch_inputs: bool = False
     strict_fields: bool = False  # refuse fields a kie body does not declare (else ignore them)
     fetch_hosts: tuple[str, ...] = ("localhost", "127.0.0.0/8", "::1")
@@ -101,6 +103,8 @@ class Settings:
             problems.append("port must be 0–65535")
         if self.credits < 0 or self.callback_retries < 0 or self.journal_size < 1:
             problems.append("credits and callback_retries must be ≥ 0, journal_size ≥ 1")
+        if self.callback_concurrency < 1 or self.callback_per_host < 1:
+            problems.append("callback_concurrency and callback_per_host must be ≥ 1")
         if any(not k for k in self.api_keys):
             problems.append("an API key cannot be empty")
         if problems:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import anyio
 import orjson
@@ -54,7 +57,17 @@ class CallbackDispatcher:
         timeout_s: float,
         hosts: tuple[str, ...] = ("*",),
         sender: Sender,
+        concurrency: int = 64,
+        per_host: int = 4,
     ) -> None:
+        self.concurrency = concurrency
+        self.per_host = per_host
+        # Limiters belong to an event loop; the fake may deliver from more than one (a test's
+        # own loop, a portal's): one set per loop.
+        self._limits: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop,
+            tuple[anyio.CapacityLimiter, dict[str, anyio.CapacityLimiter]],
+        ] = weakref.WeakKeyDictionary()
         self.hosts = HostPolicy(hosts)
         self.clock = clock
         self.delivery_for = delivery_for
@@ -98,7 +111,26 @@ class CallbackDispatcher:
                     tg.start_soon(self._attempt, item)
         return len(due)
 
+    def _limiters(self, url: str) -> tuple[anyio.CapacityLimiter, anyio.CapacityLimiter]:
+        """This loop's limit on attempts in flight, and the URL's host's share of it."""
+        loop = asyncio.get_running_loop()
+        limits = self._limits.get(loop)
+        if limits is None:
+            limits = self._limits[loop] = (anyio.CapacityLimiter(self.concurrency), {})
+        host = urlsplit(url).netloc.lower()  # a receiver: its host and port
+        per_host = limits[1].get(host)
+        if per_host is None:
+            per_host = limits[1][host] = anyio.CapacityLimiter(self.per_host)
+        return limits[0], per_host
+
     async def _attempt(self, item: Due) -> None:
+        """One delivery, within the limits: a host's share first (a receiver that hangs or
+        fails holds at most `per_host` slots, so it cannot starve another's), then the total."""
+        total, host = self._limiters(item.url)
+        async with host, total:
+            await self._deliver(item)
+
+    async def _deliver(self, item: Due) -> None:
         now_ms = self.clock.now_ms()
         found = self.delivery_for(item.task_id, now_ms)
         if found is None:  # the task was forgotten (reset) after scheduling
@@ -113,7 +145,13 @@ class CallbackDispatcher:
             error = "blocked: the host is not in --callback-hosts (default: loopback only)"
         else:
             try:
-                status = await self.sender(item.url, orjson.dumps(body), headers, self.timeout_s)
+                # The timeout covers the whole attempt, the wait for a connection included.
+                with anyio.fail_after(self.timeout_s):
+                    status = await self.sender(
+                        item.url, orjson.dumps(body), headers, self.timeout_s
+                    )
+            except TimeoutError:
+                error = f"timed out after {self.timeout_s:g} s"
             except Exception as exc:  # any failure to deliver is journaled, never raised
                 error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         latency = (time.perf_counter() - started) * 1000
@@ -134,8 +172,10 @@ class CallbackDispatcher:
             }  # fmt: skip
             LOG.info("callback", extra={"event": event})
         if not ok and not blocked and item.attempt <= self.retries:
+            # Backoff from the attempt's end: a slow failure does not make the retry immediate.
             delay_ms = round(self.backoff_s * 1000 * 2 ** (item.attempt - 1))
-            self.schedule(item.task_id, item.url, now_ms + delay_ms, item.attempt + 1)
+            ended = self.clock.now_ms()
+            self.schedule(item.task_id, item.url, ended + delay_ms, item.attempt + 1)
 
     async def aclose(self) -> None:
         closer = getattr(self.sender, "aclose", None)

@@ -110,6 +110,8 @@ class Fake:
             timeout_s=settings.callback_timeout_s,
             hosts=settings.callback_hosts,
             sender=sender,
+            concurrency=settings.callback_concurrency,
+            per_host=settings.callback_per_host,
         )
         self._ids = random.Random(settings.seed)
         self._jitter = random.Random(settings.seed + 1)

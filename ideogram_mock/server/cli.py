@@ -124,6 +124,19 @@ def _serve_parser(sub: Any) -> None:
         help="seconds a callback may take (default 15)",
     )
     p.add_argument(
+        "--callback-concurrency",
+        type=int,
+        dest="callback_concurrency",
+        help="callback attempts in flight at once",
+    )
+    p.add_argument(
+        "--callback-per-host",
+        type=int,
+        dest="callback_per_host",
+        help="of which one receiver host may hold at most this many (a hanging receiver "
+        "cannot starve the others)",
+    )
+    p.add_argument(
         "--fetch-inputs",
         action="store_true",
         dest="fetch_inputs",

@@ -21,7 +21,11 @@ class HttpxSender:
     async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
-            self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+            self._client = httpx.AsyncClient(
+                follow_redirects=False,
+                trust_env=False,
+                limits=httpx.Limits(max_connections=256, max_keepalive_connections=32),
+            )
             self._loop = loop
         response = await self._client.post(url, content=body, headers=headers, timeout=timeout)
         return response.status_code

@@ -18,6 +18,7 @@ from starlette.routing import Route
 from ideogram_mock.core.engine import Fake
 from ideogram_mock.core.hosts import HostPolicy
 from ideogram_mock.providers import selected
+from ideogram_mock.server import logs
 from ideogram_mock.server.control import Control
 from ideogram_mock.server.endpoint import ProviderEndpoint
 from ideogram_mock.server.outbound import HttpFetcher, HttpxSender
@@ -55,6 +56,13 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def _flush_logs() -> None:
+    """Write the buffered request lines out every 0.2 s, so a quiet server's log is current."""
+    while True:
+        await anyio.sleep(0.2)
+        logs.flush()
+
+
 def provider_routes(fake: Fake) -> list[Route]:
     """Every selected provider's operations, at its own paths, from its own spec."""
     routes: list[Route] = []
@@ -89,14 +97,15 @@ def create_app(settings: Settings | None = None, *, fake: Fake | None = None) ->
         # Test handles run their calls on the loop that serves the app (kie_server).
         app.state.loop = asyncio.get_running_loop()
         try:
-            if fake.clock.mode == "manual":
-                yield
-                return
             async with anyio.create_task_group() as tg:
-                tg.start_soon(fake.dispatcher.run)
+                if fake.clock.mode != "manual":
+                    tg.start_soon(fake.dispatcher.run)
+                if logs.SINK is not None:
+                    tg.start_soon(_flush_logs)
                 yield
                 tg.cancel_scope.cancel()
         finally:
+            logs.flush()
             await fake.dispatcher.aclose()
 
     app = Starlette(

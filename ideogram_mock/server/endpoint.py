@@ -15,7 +15,8 @@ from starlette.types import Receive, Scope, Send
 from ideogram_mock.core.engine import Fake
 from ideogram_mock.core.errors import ConnectionDropped, DomainError, GatewayFailure
 from ideogram_mock.core.journal import RequestEntry
-from ideogram_mock.server.logs import REQUESTS, key_hash
+from ideogram_mock.server import logs
+from ideogram_mock.server.logs import key_hash
 from ideogram_mock.server.spec import Operation
 
 log = logging.getLogger("ideogram_mock")
@@ -127,23 +128,22 @@ class ProviderEndpoint:
 
     def _journal(self, call: Call, status: int, code: int | None, started: float) -> None:
         journal = self.fake.requests
-        if REQUESTS.isEnabledFor(logging.INFO):
-            REQUESTS.info(
+        sink = logs.SINK
+        if sink is not None:
+            sink.emit(
                 "request",
-                extra={
-                    "event": {
-                        "provider": self.dialect.name,
-                        "operation": call.op.operation_id,
-                        "method": call.op.method,
-                        "path": call.scope["path"],
-                        "key": key_hash(call.api_key),
-                        "taskId": call.task_id,
-                        "status": status,
-                        "code": code,
-                        "fault": call.fault,
-                        "warning": call.warning,
-                        "latencyMs": round((time.perf_counter() - started) * 1000, 2),
-                    }
+                {
+                    "provider": self.dialect.name,
+                    "operation": call.op.operation_id,
+                    "method": call.op.method,
+                    "path": call.scope["path"],
+                    "key": key_hash(call.api_key),
+                    "taskId": call.task_id,
+                    "status": status,
+                    "code": code,
+                    "fault": call.fault,
+                    "warning": call.warning,
+                    "latencyMs": round((time.perf_counter() - started) * 1000, 2),
                 },
             )
         journal.append(

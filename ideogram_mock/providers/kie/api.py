@@ -3,6 +3,8 @@ envelope every answer and error goes out in."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -22,7 +24,7 @@ from ideogram_mock.providers.kie.models import (
 )
 from ideogram_mock.server.endpoint import Answer, Call, Handler
 from ideogram_mock.server.httpio import bearer, is_json, parse_json, query, read_body
-from ideogram_mock.server.spec import load_spec
+from ideogram_mock.server.spec import Operation, load_spec
 
 NOT_JSON_MSG = "request body is not valid JSON"
 
@@ -81,9 +83,12 @@ class KieApi:
         self.mirror = fake.settings.http_status == "mirror"
         self.unknown_task = fake.settings.unknown_task
         self.strict_fields = fake.settings.strict_fields
-        # The same spec with undeclared fields refused: it names the unknown fields (refused
-        # under --strict-fields, journaled as a warning otherwise).
-        self._strict = load_spec(KIE.spec, strict=True).operations
+
+    @functools.cached_property
+    def _strict(self) -> Mapping[str, Operation]:
+        """The same spec with undeclared fields refused: it names the unknown fields (refused
+        under --strict-fields, journaled as a warning otherwise). Compiled on first use."""
+        return load_spec(KIE.spec, strict=True).operations
 
     def handlers(self) -> dict[str, Handler]:
         return {

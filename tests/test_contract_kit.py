@@ -106,28 +106,33 @@ def test_contract_kit_plain_schemathesis_cli_passes_against_a_mirroring_fake() -
     assert "passed" in result.stdout
 
 
+def _live_run(
+    tmp_path: Path, provider: str, time_scale: float, env: dict[str, str]
+) -> tuple[int, str]:
+    """The kit in live mode against a loopback fake standing in for the real service (real
+    clock, no control API to move it: the kit polls as it would the real one), with the keys
+    `live-key` and `live-other`; how many tasks it created, and the report."""
+    server = start_server(
+        _settings().replace(
+            clock="real", time_scale=time_scale, api_keys=("live-key", "live-other")
+        )
+    )
+    p = provider.upper()
+    env = {**QUICK, "KIT_MIN_INTERVAL": "0", f"{p}_OTHER_API_KEY": "live-other", **env}
+    try:
+        drift.run(server.url, "live-key", tmp_path, live=True, extra_env=env, provider=provider)
+        created = len(server.fake.store)
+    finally:
+        server.stop()
+    return created, (tmp_path / "drift.md").read_text()
+
+
 @pytest.mark.parametrize(("read_only", "budget"), [("1", "5"), ("0", "2")])
 def test_contract_kit_live_mode_keeps_to_its_budget(
     tmp_path: Path, read_only: str, budget: str
 ) -> None:
-    # A loopback fake stands in for kie.ai (real clock, instant tasks: live mode has no control
-    # API to move a clock); its store counts exactly what the kit created.
-    server = start_server(
-        _settings().replace(clock="real", time_scale=0.0, api_keys=("live-key", "live-other"))
-    )
-    env = {
-        **QUICK,
-        "KIE_READ_ONLY": read_only,
-        "KIE_MAX_TASKS": budget,
-        "KIT_MIN_INTERVAL": "0",
-        "KIE_OTHER_API_KEY": "live-other",
-    }
-    try:
-        drift.run(server.url, "live-key", tmp_path, live=True, extra_env=env)
-        created = len(server.fake.store)
-    finally:
-        server.stop()
-    report = (tmp_path / "drift.md").read_text()
+    env = {"KIE_READ_ONLY": read_only, "KIE_MAX_TASKS": budget}
+    created, report = _live_run(tmp_path, "kie", 0.0, env)
     assert created == (0 if read_only == "1" else int(budget))
     assert "**no drift**" in report
     assert "Failed kit tests" not in report, report
@@ -145,47 +150,16 @@ def test_contract_kit_is_chosen_by_provider_and_an_unknown_one_is_refused() -> N
 def test_contract_kit_live_mode_keeps_to_its_budget_for_segmind(
     tmp_path: Path, read_only: str, budget: str
 ) -> None:
-    # A loopback fake stands in for api.segmind.com (real clock, short tasks: live mode has no
-    # control API, so the kit polls as it would the real service).
-    server = start_server(
-        _settings().replace(clock="real", time_scale=0.01, api_keys=("SG_live", "SG_other"))
-    )
-    env = {
-        **QUICK,
-        "SEGMIND_READ_ONLY": read_only,
-        "SEGMIND_MAX_TASKS": budget,
-        "SEGMIND_OTHER_API_KEY": "SG_other",
-        "KIT_MIN_INTERVAL": "0",
-    }
-    try:
-        drift.run(server.url, "SG_live", tmp_path, live=True, extra_env=env, provider="segmind")
-        created = len(server.fake.store)
-    finally:
-        server.stop()
-    report = (tmp_path / "drift.md").read_text()
+    env = {"SEGMIND_READ_ONLY": read_only, "SEGMIND_MAX_TASKS": budget}
+    created, report = _live_run(tmp_path, "segmind", 0.01, env)
     assert created == (0 if read_only == "1" else int(budget))
     assert "**no drift**" in report
     assert "Failed kit tests" not in report, report
 
 
 def test_contract_kit_live_mode_keeps_to_its_budget_for_scenario(tmp_path: Path) -> None:
-    # A loopback fake stands in for api.cloud.scenario.com; a budget of one generation.
-    server = start_server(
-        _settings().replace(clock="real", time_scale=0.01, api_keys=("sc-live", "sc-other"))
-    )
-    env = {
-        **QUICK,
-        "SCENARIO_MAX_TASKS": "1",
-        "SCENARIO_API_SECRET": "sc-secret",
-        "SCENARIO_OTHER_API_KEY": "sc-other",
-        "KIT_MIN_INTERVAL": "0",
-    }
-    try:
-        drift.run(server.url, "sc-live", tmp_path, live=True, extra_env=env, provider="scenario")
-        created = len(server.fake.store)
-    finally:
-        server.stop()
-    report = (tmp_path / "drift.md").read_text()
+    env = {"SCENARIO_MAX_TASKS": "1", "SCENARIO_API_SECRET": "sc-secret"}
+    created, report = _live_run(tmp_path, "scenario", 0.01, env)
     assert created == 1
     assert "**no drift**" in report
     assert "Failed kit tests" not in report, report

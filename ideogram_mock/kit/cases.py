@@ -6,10 +6,13 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import httpx
-from schemathesis import Case
+import schemathesis
+from schemathesis import Case, GenerationMode
+from schemathesis.schemas import BaseSchema
 from urllib3.filepost import encode_multipart_formdata
 
 from ideogram_mock.kit.config import KitConfig
+from ideogram_mock.server.spec import spec_path
 
 
 class Kit(Protocol):
@@ -17,6 +20,27 @@ class Kit(Protocol):
     client: httpx.Client
 
     def headers(self, api_key: str | None = "default") -> dict[str, str]: ...
+
+
+def schema_for(kit: Kit, spec: str, spending: tuple[str, ...] = ()) -> BaseSchema:
+    """Schemathesis over a spec file, as every kit runs it: examples, coverage and fuzzing
+    phases, positive and negative data, the run's example budget, no generated credentials
+    (the kit tests authentication itself); live, without the operations that spend."""
+    schema: BaseSchema = schemathesis.openapi.from_path(str(spec_path(spec)))
+    schema.config.update(base_url=kit.config.base_url)
+    schema.config.generation.update(
+        modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+        max_examples=kit.config.max_examples,
+        no_shrink=True,
+        with_security_parameters=False,
+    )
+    schema.config.phases.update(phases=["examples", "coverage", "fuzzing"])
+    if kit.config.live:
+        # Every accepted generation spends credits: the live run tests those operations
+        # through the budgeted behaviour tests instead.
+        for operation_id in spending:
+            schema = schema.exclude(operation_id=operation_id)
+    return schema
 
 
 def describe(request: httpx.Request) -> str:

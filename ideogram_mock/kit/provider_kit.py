@@ -8,7 +8,7 @@ import abc
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from schemathesis import Case
@@ -21,6 +21,8 @@ from ideogram_mock.kit.findings import BREAKING, Differ, Finding, Findings
 from ideogram_mock.kit.target import Target
 from ideogram_mock.server.spec import load_spec
 
+T = TypeVar("T")
+
 
 class BudgetExhausted(Exception):
     """The run may create no more tasks (live budget, or read-only mode)."""
@@ -32,6 +34,8 @@ class ProviderKit(abc.ABC):
     provider: str
     spec_name: str
     spending: tuple[str, ...]  # operations that create (and pay for) a task
+    order: dict[str, int]  # the provider's statuses, in lifecycle order
+    terminal: tuple[str, ...]
 
     def __init__(self, config: KitConfig) -> None:
         self.config = config
@@ -40,7 +44,6 @@ class ProviderKit(abc.ABC):
         self.findings = Findings()
         self.tasks_created = 0
         self._lock = threading.Lock()
-        self._last = 0.0
         self._closers: list[Callable[[], None]] = []
         self.mock: Any = None
         if config.mode == "inprocess":
@@ -93,7 +96,7 @@ class ProviderKit(abc.ABC):
         if op in self.spending:
             self._may_spend(request, op)
         for attempt in range(6):
-            self._throttle()
+            self.target.pace()
             response = self.client.send(request)
             if response.status_code != 429 or attempt == 5:
                 break
@@ -126,16 +129,6 @@ class ProviderKit(abc.ABC):
             if limit is not None and self.tasks_created >= limit:
                 raise BudgetExhausted(f"the budget ({limit} generations) is spent")
 
-    def _throttle(self) -> None:
-        if self.config.min_interval_s <= 0:
-            return
-        with self._lock:
-            wait = self._last + self.config.min_interval_s - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            self._last = time.monotonic()
-
-    # ---- checks -------------------------------------------------------------------------------
     def schema_diff(self, op: str, status: str, body: Any, request: str) -> list[Finding]:
         """The body against the JSON schema of the operation's answer with this status (its
         `default`, else its 200, when the status is not documented)."""
@@ -180,6 +173,21 @@ class ProviderKit(abc.ABC):
 
     def advance(self, seconds: float) -> None:
         self.target.advance(seconds)
+
+    def poll(
+        self, read: Callable[[], T], status_of: Callable[[T], Any], what: str, step_s: float
+    ) -> T:
+        """Read until the status (of `order`) is terminal or unknown, letting `step_s` pass
+        between reads, within the lifecycle budget; the last read."""
+        deadline = time.monotonic() + self.config.lifecycle_timeout_s
+        while True:
+            value = read()
+            status = status_of(value)
+            if status in self.terminal or status not in self.order:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what} still {status} after the time budget")
+            self.advance(step_s)
 
     def notes(self) -> list[str]:
         """What the run observed about the target, for the terminal and the drift report."""

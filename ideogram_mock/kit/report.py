@@ -3,9 +3,10 @@ section naming the target and each finding."""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
 
@@ -42,3 +43,23 @@ def summarise(reporter: pytest.TerminalReporter, kit: Run, notes: list[str]) -> 
     write(f"findings: {len(breaking)} breaking, {len(additive)} additive")
     for finding in [*breaking, *additive]:
         write(f"  [{finding.severity}] {finding.where}: {finding.message}")
+
+
+def hooks(factory: functools._lru_cache_wrapper[Any]) -> tuple[Any, Any, Any]:
+    """A kit package's conftest in one line: its `kit` fixture and its end-of-run hooks, for
+    the cached `session()` of its session module (nothing is reported if no test made one)."""
+
+    @pytest.fixture(scope="session")
+    def kit() -> Any:
+        return factory()
+
+    def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+        if factory.cache_info().currsize:
+            finish(factory())
+
+    def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+        if factory.cache_info().currsize:
+            run = factory()
+            summarise(terminalreporter, run, run.notes())
+
+    return kit, pytest_sessionfinish, pytest_terminal_summary

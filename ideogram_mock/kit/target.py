@@ -7,6 +7,7 @@ touched beyond what the run spends."""
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -24,6 +25,18 @@ class Target:
         self.moved_s = 0.0
         self._rules: list[str] = []
         self.forgotten = 0
+        self._paced = 0.0
+        self._pace_lock = threading.Lock()
+
+    def pace(self) -> None:
+        """Keep at least `min_interval_s` between requests (live: under the service's limits)."""
+        if self.config.min_interval_s <= 0:
+            return
+        with self._pace_lock:
+            wait = self._paced + self.config.min_interval_s - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            self._paced = time.monotonic()
 
     def _probe(self) -> tuple[bool, bool]:
         """Whether the target has the fake's control API, and whether its clock is manual."""

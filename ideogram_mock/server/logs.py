@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import hashlib
-import json
 import logging
 import sys
 import threading
@@ -19,7 +18,6 @@ from typing import IO, Any
 
 import orjson
 
-REQUESTS = logging.getLogger("ideogram_mock.requests")
 CALLBACKS = logging.getLogger("ideogram_mock.callbacks")
 
 
@@ -28,19 +26,6 @@ def key_hash(api_key: str | None) -> str | None:
     if not api_key:
         return None
     return hashlib.sha256(api_key.encode()).hexdigest()[:12]
-
-
-class JsonLines(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        event: dict[str, Any] = getattr(record, "event", {})
-        return json.dumps({"event": record.getMessage(), **event}, separators=(",", ":"))
-
-
-class Text(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        event: dict[str, Any] = getattr(record, "event", {})
-        fields = " ".join(f"{k}={v}" for k, v in event.items() if v is not None)
-        return f"{record.getMessage()} {fields}"
 
 
 class Sink:
@@ -88,20 +73,24 @@ def flush() -> None:
         SINK.flush()
 
 
+class _ToSink(logging.Handler):
+    """The core's callback lines (stdlib logging, the core knows no sink) into the sink."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if SINK is not None:
+            SINK.emit(record.getMessage(), getattr(record, "event", {}))
+
+
 def configure(fmt: str = "json", quiet: bool = False) -> None:
     """Send the request and callback lines to stdout (`fmt` json or text), or nowhere."""
     global SINK
     SINK = None if quiet else Sink(sys.stdout.buffer, fmt)
-    if SINK is not None:
-        atexit.register(flush)
-    for logger in (REQUESTS, CALLBACKS):
-        for handler in list(logger.handlers):
-            logger.removeHandler(handler)
-        logger.propagate = False
-        if quiet:
-            logger.setLevel(logging.WARNING)
-            continue
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(JsonLines() if fmt == "json" else Text())
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+    for handler in list(CALLBACKS.handlers):
+        CALLBACKS.removeHandler(handler)
+    CALLBACKS.propagate = False
+    if SINK is None:
+        CALLBACKS.setLevel(logging.WARNING)
+        return
+    atexit.register(flush)
+    CALLBACKS.addHandler(_ToSink())
+    CALLBACKS.setLevel(logging.INFO)

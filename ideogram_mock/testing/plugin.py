@@ -105,6 +105,15 @@ class _Pool:
         mock.fake.reset(rewind_clock=True)
         return mock
 
+    def serve(self, provider: str, request: pytest.FixtureRequest) -> Iterator[KieMock]:
+        """An in-process fake for one test: patched in, then out."""
+        mock = self.mock(provider, request)
+        mock.start()
+        try:
+            yield mock
+        finally:
+            mock.stop()
+
     def server(self, provider: str, request: pytest.FixtureRequest) -> KieServer:
         from ideogram_mock.testing.live import KieServer, start_server
 
@@ -135,12 +144,7 @@ def kie_mock(request: pytest.FixtureRequest, _kie_pool: _Pool) -> Iterator[KieMo
     """The fake in-process: httpx requests to https://api.kie.ai (and the apikley mirror, and
     every other provider's host) are served by it through respx, with no socket; the manual
     clock moves only when told."""
-    mock = _kie_pool.mock("kie", request)
-    mock.start()
-    try:
-        yield mock
-    finally:
-        mock.stop()
+    yield from _kie_pool.serve("kie", request)
 
 
 @pytest.fixture
@@ -148,12 +152,7 @@ def segmind_mock(request: pytest.FixtureRequest, _kie_pool: _Pool) -> Iterator[K
     """`kie_mock` for Segmind clients: https://api.segmind.com first (the URLs it hands out
     are on it) and `headers()` with `x-api-key`; `SegmindClient(api_key=...)` needs no
     `base_url`."""
-    mock = _kie_pool.mock("segmind", request)
-    mock.start()
-    try:
-        yield mock
-    finally:
-        mock.stop()
+    yield from _kie_pool.serve("segmind", request)
 
 
 @pytest.fixture
@@ -175,12 +174,7 @@ def scenario_mock(request: pytest.FixtureRequest, _kie_pool: _Pool) -> Iterator[
     """`kie_mock` for Scenario clients: https://api.cloud.scenario.com first (the URLs it hands
     out are on it) and `headers()` with Basic auth of `test-key:test-secret`;
     `Scenario(api_key=..., api_secret=...)` needs no `base_url`."""
-    mock = _kie_pool.mock("scenario", request)
-    mock.start()
-    try:
-        yield mock
-    finally:
-        mock.stop()
+    yield from _kie_pool.serve("scenario", request)
 
 
 @pytest.fixture

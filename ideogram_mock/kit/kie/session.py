@@ -159,7 +159,6 @@ class KitSession:
         self.observed_conventions: set[str] = set()
         self.record_delays: list[float] = []  # seconds a new task read "recordInfo is null"
         self._lock = threading.Lock()
-        self._last = 0.0
         self._closers: list[Callable[[], None]] = []
         self.mock: Any = None
         if config.mode == "inprocess":
@@ -198,7 +197,7 @@ class KitSession:
         if op == "createTask":
             self._may_spend(request)
         for attempt in range(6):
-            self._throttle()
+            self.target.pace()
             response = self.client.send(request)
             if not self._rate_limited(response) or attempt == 5:
                 break
@@ -247,15 +246,6 @@ class KitSession:
         assert spec_body is not None
         rejection = spec_body.reject(body)
         return rejection is not None and rejection.rule not in FAKE_RULES
-
-    def _throttle(self) -> None:
-        if self.config.min_interval_s <= 0:
-            return
-        with self._lock:
-            wait = self._last + self.config.min_interval_s - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            self._last = time.monotonic()
 
     def _rate_limited(self, response: httpx.Response) -> bool:
         return response.status_code == 429 or self._envelope_code(response) == 429

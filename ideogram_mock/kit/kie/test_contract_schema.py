@@ -6,30 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import schemathesis
-from schemathesis import Case, GenerationMode
-from schemathesis.schemas import BaseSchema
+from schemathesis import Case
 
+from ideogram_mock.kit.cases import schema_for
 from ideogram_mock.kit.kie.bridge import judge, to_request
 from ideogram_mock.kit.kie.session import session
-from ideogram_mock.server.spec import UPSTREAM, spec_path
+from ideogram_mock.server.spec import UPSTREAM
 
 kit = session()
-schema: BaseSchema = schemathesis.openapi.from_path(str(spec_path(UPSTREAM)))
-schema.config.update(base_url=kit.config.base_url)
-schema.config.generation.update(
-    modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
-    max_examples=kit.config.max_examples,
-    no_shrink=True,
-    # Authentication is the kit's to test (test_auth_*): every generated request carries the
-    # key, and schemathesis does not negate it.
-    with_security_parameters=False,
-)
-schema.config.phases.update(phases=["examples", "coverage", "fuzzing"])
-if kit.config.live:
-    # Every accepted createTask spends credits: the live run tests it through the budgeted
-    # catalogue tests instead.
-    schema = schema.exclude(operation_id="createTask")
+# Live, createTask is tested through the budgeted catalogue tests instead.
+schema = schema_for(kit, UPSTREAM, spending=("createTask",))
 
 
 @schema.parametrize()

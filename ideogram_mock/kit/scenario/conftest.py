@@ -2,27 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
 from ideogram_mock.kit import report
-from ideogram_mock.kit.scenario.session import ScenarioKit, session
+from ideogram_mock.kit.scenario.session import session
 
-
-@pytest.fixture(scope="session")
-def kit() -> ScenarioKit:
-    return session()
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    from ideogram_mock.kit.scenario import session as module
-
-    if module.session.cache_info().currsize:
-        report.finish(module.session())
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    from ideogram_mock.kit.scenario import session as module
-
-    if module.session.cache_info().currsize:
-        kit = module.session()
-        report.summarise(terminalreporter, kit, kit.notes())
+kit, pytest_sessionfinish, pytest_terminal_summary = report.hooks(session)

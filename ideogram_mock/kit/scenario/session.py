@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import functools
 import json
-import time
 from typing import Any
 
 import httpx
@@ -46,6 +45,8 @@ class ScenarioKit(ProviderKit):
     provider = PROVIDER
     spec_name = SPEC
     spending = SPENDING
+    order = ORDER
+    terminal = TERMINAL
 
     def __init__(self, config: KitConfig) -> None:
         super().__init__(config)
@@ -142,16 +143,14 @@ class ScenarioKit(ProviderKit):
 
     def wait(self, job_id: str, api_key: str | None = "default") -> dict[str, Any]:
         """Poll a job until it ends; its last body."""
-        deadline = time.monotonic() + self.config.lifecycle_timeout_s
-        while True:
+
+        def read() -> dict[str, Any]:
             response = self.request("GET", f"/v1/jobs/{job_id}", api_key)
             assert response.status_code == 200, response.text
             job: dict[str, Any] = response.json()["job"]
-            if job.get("status") in TERMINAL or job.get("status") not in ORDER:
-                return job
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{job_id} still {job.get('status')} after the time budget")
-            self.advance(1)
+            return job
+
+        return self.poll(read, lambda job: job.get("status"), job_id, 1)
 
 
 @functools.cache

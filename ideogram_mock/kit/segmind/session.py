@@ -39,6 +39,8 @@ class SegmindKit(ProviderKit):
     provider = PROVIDER
     spec_name = SPEC
     spending = SPENDING
+    order = ORDER
+    terminal = TERMINAL
 
     def __init__(self, config: KitConfig) -> None:
         super().__init__(config)
@@ -159,15 +161,11 @@ class SegmindKit(ProviderKit):
 
     def wait(self, status_url: str, api_key: str | None = "default") -> httpx.Response:
         """Poll a status URL until the request ends; the last answer."""
-        deadline = time.monotonic() + self.config.lifecycle_timeout_s
-        while True:
-            response = self.request("GET", status_url, api_key)
-            status = response.json().get("status") if response.status_code in (200, 422) else None
-            if status in TERMINAL or status not in ORDER:
-                return response
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{status_url} still {status} after the time budget")
-            self.advance(2)
+
+        def status(response: httpx.Response) -> Any:
+            return response.json().get("status") if response.status_code in (200, 422) else None
+
+        return self.poll(lambda: self.request("GET", status_url, api_key), status, status_url, 2)
 
 
 @functools.cache

@@ -260,13 +260,18 @@ class SegmindApi:
         return task
 
     # ---- handlers --------------------------------------------------------------------------------
-    async def generate(self, call: Call) -> Any:
+    async def _order(self, call: Call, endpoint: str) -> tuple[Any, Received, str | None]:
+        """What v1 and v2 do before they differ: read the body, apply faults, authenticate,
+        count the request toward the rate limit, and say why the fields break the schema."""
         received = await self._read(call)
         prompt = _text(received.fields, "prompt")
-        call.fault = await self.fake.gate(NAME, "generate", call.api_key, SLUG, prompt)
+        call.fault = await self.fake.gate(NAME, endpoint, call.api_key, SLUG, prompt)
         account = self._account(call)
         self.fake.admit(NAME, account)
-        problem = self._problem(received)
+        return account, received, self._problem(received)
+
+    async def generate(self, call: Call) -> Any:
+        account, received, problem = await self._order(call, "generate")
         if problem is not None:
             raise SegmindError(422, problem)
         manual = self.fake.clock.mode == "manual"
@@ -292,12 +297,7 @@ class SegmindApi:
         return Answer(200, image, b"image/jpeg", code=200, headers=headers)
 
     async def submit(self, call: Call) -> Any:
-        received = await self._read(call)
-        prompt = _text(received.fields, "prompt")
-        call.fault = await self.fake.gate(NAME, "submit", call.api_key, SLUG, prompt)
-        account = self._account(call)
-        self.fake.admit(NAME, account)
-        problem = self._problem(received)
+        account, received, problem = await self._order(call, "submit")
         if problem is None:
             order = order_of(received)
         else:

@@ -10,7 +10,7 @@ PROVIDER ?= kie
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test check format fixtures serve bench contract contract-live drift clean
+.PHONY: help install system-deps test check format fixtures serve bench contract contract-live drift clean
 ARGS ?=
 
 help: ## list the targets
@@ -24,10 +24,22 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install the package with its dev extras
 
+# Debian packages the tests use for real (never a stand-in): redis-server for the Redis store.
+SYSTEM_DEPS := redis-server
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+system-deps: ## install the Debian packages the tests need when missing ($(SYSTEM_DEPS))
+	@missing=""; for p in $(SYSTEM_DEPS); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing (Debian packages the tests use)"; \
+		$(SUDO) apt-get update -q >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing >/dev/null; \
+	fi
+
 fixtures: $(STAMP) ## (re)make the fixture images, including the oversized one
 	$(PY) -m fixtures.make_images
 
-test: $(STAMP) ## run every test (the project's own, examples, plugin and contract kit)
+test: $(STAMP) system-deps ## run every test (the project's own, examples, plugin and contract kit)
 	$(PY) -m fixtures.make_images --only-missing
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -55,8 +67,8 @@ contract-live: $(STAMP) ## the kit against the real endpoint: needs <PROVIDER>_B
 drift: $(STAMP) ## drift report (reports/drift.md + drift.xml) for URL=… (default: the fake), LIVE=1 for the real PROVIDER
 	$(VENV)/bin/ideogram-mock drift --provider $(PROVIDER) $(if $(URL),--url $(URL)) $(if $(LIVE),--live --url $$$(P_ENV)_BASE_URL --api-key $$$(P_ENV)_API_KEY) --out reports
 
-bench: $(STAMP) ## benchmarks (wrk over loopback + in-process); figures and ratios, never asserts; no wrk: HTTP figures skipped with a note
-	@command -v wrk >/dev/null 2>&1 || echo "bench: wrk is not installed (sudo apt-get install wrk); the HTTP figures will be skipped"
+bench: $(STAMP) ## benchmarks (wrk over loopback + in-process); figures and ratios, never asserts; installs wrk and redis-server when missing
+	@$(MAKE) -s system-deps SYSTEM_DEPS="redis-server wrk"
 	$(PY) -m bench.run --json reports/bench.json
 
 clean: ## remove everything the targets create: the venv, caches, reports, builds, generated fixtures

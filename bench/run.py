@@ -23,7 +23,7 @@ import time
 import tracemalloc
 from collections.abc import Callable, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -57,10 +57,12 @@ def _wait_until_up(url: str, deadline_s: float = 15.0) -> float:
             time.sleep(0.01)
 
 
-def _start(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    pin = ["taskset", "-c", "0"] if shutil.which("taskset") else []
+def _start(
+    cmd: list[str], env: dict[str, str] | None = None, pin: bool = True
+) -> subprocess.Popen[bytes]:
+    core = ["taskset", "-c", "0"] if pin and shutil.which("taskset") else []
     return subprocess.Popen(
-        [*pin, *cmd],
+        [*core, *cmd],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, **(env or {})},
@@ -76,18 +78,41 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(10)
 
 
-def _wrk(url: str, seconds: int, script: str | None = None) -> float:
-    pin = ["taskset", "-c", "1"] if shutil.which("taskset") else []
-    cmd = [*pin, "wrk", "-t1", "-c32", f"-d{seconds}s", "-H", f"Authorization: Bearer {KEY}"]
+class WrkRun(NamedTuple):
+    rps: float
+    requests: int
+    errors: int  # socket errors (connect, read, write, timeout) and non-2xx answers
+
+
+def _wrk_run(
+    url: str,
+    seconds: int,
+    script: str | None = None,
+    connections: int = 32,
+    threads: int = 1,
+    pin: bool = True,
+) -> WrkRun:
+    core = ["taskset", "-c", "1"] if pin and shutil.which("taskset") else []
+    cmd = [*core, "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s"]
+    cmd += ["-H", f"Authorization: Bearer {KEY}"]
     if script:
         cmd += ["-s", script]
-    out = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=seconds + 30).stdout
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=seconds + 60).stdout
     match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if not match:
+    total = re.search(r"(\d+) requests in", out)
+    if not match or not total:
         raise RuntimeError(f"wrk gave no figure:\n{out}")
-    if "Non-2xx" in out or "Socket errors" in out:
-        print(f"  (wrk reported errors)\n{out}", file=sys.stderr)
-    return float(match.group(1))
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors += int(non2xx.group(1)) if non2xx else 0
+    return WrkRun(float(match.group(1)), int(total.group(1)), errors)
+
+
+def _wrk(url: str, seconds: int, script: str | None = None, **options: Any) -> float:
+    run = _wrk_run(url, seconds, script, **options)
+    if run.errors:
+        print(f"  (wrk reported {run.errors} errors on {url})", file=sys.stderr)
+    return run.rps
 
 
 def bench_http(seconds: int) -> Results:
@@ -100,7 +125,8 @@ def bench_http(seconds: int) -> Results:
     fake_port = _free_port()
     fake = _start(
         [sys.executable, "-m", "ideogram_mock", "serve", "--port", str(fake_port),
-         "--rate-limit", "off", "--credits", "1000000000000", "--time-scale", "0"],
+         "--rate-limit", "off", "--credits", "1000000000000", "--time-scale", "0",
+         "--store", "memory"],
     )  # fmt: skip
     base = f"http://127.0.0.1:{fake_port}"
     try:
@@ -266,7 +292,7 @@ def bench_startup(runs: int) -> Results:
 
     port = _free_port()
     fake = measure(
-        [sys.executable, "-m", "ideogram_mock", "serve", "--port", str(port)],
+        [sys.executable, "-m", "ideogram_mock", "serve", "--port", str(port), "--store", "memory"],
         f"http://127.0.0.1:{port}/api/v1/chat/credit",
     )
     port = _free_port()
@@ -390,6 +416,187 @@ def bench_plugin_setup(tests: int) -> Results:
     }
 
 
+def _rss_kb(pid: int) -> int:
+    """A process's resident set (VmRSS, in KiB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+class _FakeServer:
+    """`ideogram-mock serve` in a process of its own (pinned to core 0 unless `pin` is off),
+    with the flags the HTTP figures use: no rate limit, credits without end, instant tasks."""
+
+    def __init__(self, *flags: str, pin: bool = True) -> None:
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        cmd = [sys.executable, "-m", "ideogram_mock", "serve", "--port", str(self.port),
+               "--rate-limit", "off", "--credits", "1000000000000", "--time-scale", "0",
+               *flags]  # fmt: skip
+        self.proc = _start(cmd, pin=pin)
+        _wait_until_up(f"{self.base}/api/v1/chat/credit")
+
+    def record_url(self) -> str:
+        """A finished task's recordInfo URL (one task is created for it)."""
+        body = {k: v for k, v in SEED_BODY.items() if k != "callBackUrl"}
+        created = httpx.post(
+            f"{self.base}/api/v1/jobs/createTask", json=body,
+            headers={"Authorization": f"Bearer {KEY}"}, timeout=10,
+        ).json()  # fmt: skip
+        return f"{self.base}/api/v1/jobs/recordInfo?taskId={created['data']['taskId']}"
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+
+def _create_script() -> str:
+    """A wrk script that POSTs the seed's createTask body (no callback)."""
+    body = json.dumps({k: v for k, v in SEED_BODY.items() if k != "callBackUrl"})
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        lua.write(
+            'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+            f"wrk.body = {json.dumps(body)}\n"
+        )
+    return lua.name
+
+
+def bench_stores(seconds: int) -> Results:
+    """recordInfo and createTask throughput per store, as ratios to memory in the same run."""
+    if not shutil.which("wrk"):
+        return {"skipped": "wrk is not installed"}
+    from ideogram_mock.testing.redis_server import redis_server
+
+    script = _create_script()
+    figures: Results = {}
+    try:
+        with tempfile.TemporaryDirectory() as folder, redis_server() as redis_url:
+            urls = {"memory": "memory", "sqlite": f"sqlite:///{folder}/state.db",
+                    "redis": redis_url}  # fmt: skip
+            for kind, url in urls.items():
+                server = _FakeServer("--store", url)
+                try:
+                    record = server.record_url()
+                    _wrk(record, 1)
+                    figures[f"{kind}_recordInfo_rps"] = round(_wrk(record, seconds))
+                    create = f"{server.base}/api/v1/jobs/createTask"
+                    figures[f"{kind}_createTask_rps"] = round(_wrk(create, seconds, script))
+                finally:
+                    server.stop()
+    finally:
+        os.unlink(script)
+    for kind in ("sqlite", "redis"):
+        for op in ("recordInfo", "createTask"):
+            ratio = figures[f"{kind}_{op}_rps"] / figures[f"memory_{op}_rps"]
+            figures[f"{kind}_{op}_ratio"] = round(ratio, 3)
+    figures["sqlite_recordInfo_target"] = 0.5
+    figures["redis_recordInfo_target"] = 0.3
+    return figures
+
+
+def bench_workers(seconds: int) -> Results:
+    """recordInfo throughput of 2 workers against 1 on one SQLite file (neither pinned: the
+    workers and wrk share this machine's cores)."""
+    if not shutil.which("wrk"):
+        return {"skipped": "wrk is not installed"}
+    figures: Results = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for workers in (1, 2):
+            store = f"sqlite:///{folder}/state-{workers}.db"
+            server = _FakeServer("--store", store, "--workers", str(workers), pin=False)
+            try:
+                record = server.record_url()
+                _wrk(record, 1, connections=64, threads=2, pin=False)
+                rps = _wrk(record, seconds, connections=64, threads=2, pin=False)
+                figures[f"workers_{workers}_rps"] = round(rps)
+            finally:
+                server.stop()
+    figures["ratio"] = round(figures["workers_2_rps"] / figures["workers_1_rps"], 3)
+    figures["target_ratio"] = 1.6
+    figures["cores"] = os.cpu_count()
+    return figures
+
+
+SOAK_SCRIPT = """
+counter = 0
+request = function()
+  counter = counter + 1
+  if counter % 10 == 0 then
+    return wrk.format("POST", "/api/v1/jobs/createTask",
+      {["Content-Type"] = "application/json", ["Authorization"] = "Bearer bench"}, BODY)
+  end
+  return wrk.format("GET", RECORD)
+end
+"""
+
+
+def bench_soak(seconds: int) -> Results:
+    """1,000 connections at once for `seconds` on `serve`'s default store (SQLite), one request
+    in ten a createTask: errors, and the server's RSS after warm-up against at the end."""
+    if not shutil.which("wrk"):
+        return {"skipped": "wrk is not installed"}
+    body = json.dumps({k: v for k, v in SEED_BODY.items() if k != "callBackUrl"})
+    with tempfile.TemporaryDirectory() as folder:
+        server = _FakeServer("--store", f"sqlite:///{folder}/state.db", "--quiet")
+        try:
+            record = server.record_url()
+            path = record.removeprefix(server.base)
+            lua = Path(folder) / "soak.lua"
+            lua.write_text(
+                f"BODY = {json.dumps(body)}\nRECORD = {json.dumps(path)}\n" + SOAK_SCRIPT
+            )
+            warm = max(2, seconds // 6)
+            _wrk(record, warm, str(lua), connections=1000)
+            rss_warm = _rss_kb(server.proc.pid)
+            run = _wrk_run(record, seconds, str(lua), connections=1000)
+            rss_end = _rss_kb(server.proc.pid)
+        finally:
+            server.stop()
+    return {
+        "connections": 1000,
+        "seconds": seconds,
+        "requests": run.requests,
+        "rps": round(run.rps),
+        "errors": run.errors,
+        "target_errors": 0,
+        "rss_after_warmup_mb": round(rss_warm / 1024, 1),
+        "rss_end_mb": round(rss_end / 1024, 1),
+        "rss_growth_ratio": round(rss_end / rss_warm, 3),
+        "target_rss_growth_ratio": 1.1,
+    }
+
+
+def bench_rss(count: int) -> Results:
+    """RSS per task in a fresh `serve` process (memory store) over `count` createTask calls
+    with the seed's 600-character prompt: kept (no eviction), and with eviction on (a 1 s
+    retention: old tasks go as new ones come)."""
+    if not shutil.which("wrk"):
+        return {"skipped": "wrk is not installed"}
+    script = _create_script()
+    figures: Results = {}
+    try:
+        for label, flags in (("kept", ()), ("evicting", ("--retention", "1"))):
+            server = _FakeServer("--store", "memory", "--quiet", *flags)
+            try:
+                url = f"{server.base}/api/v1/jobs/createTask"
+                before = _rss_kb(server.proc.pid)
+                created = 0
+                deadline = time.monotonic() + 300  # bounded, whatever the machine
+                while created < count and time.monotonic() < deadline:
+                    created += _wrk_run(url, 2, script).requests
+                after = _rss_kb(server.proc.pid)
+                tasks = httpx.get(f"{server.base}/health", timeout=30).json()["tasks"]
+            finally:
+                server.stop()
+            figures[f"{label}_created"] = created
+            figures[f"{label}_stored"] = tasks
+            figures[f"{label}_rss_bytes_per_task"] = round((after - before) * 1024 / created)
+    finally:
+        os.unlink(script)
+    figures["target_kept_bytes_per_task"] = 1024
+    return figures
+
+
 # (suite, figure, target, "min" or "max"): the figure must reach at least / stay at most the target.
 TARGETS = (
     ("http", "recordInfo_ratio", "recordInfo_target", "min"),
@@ -400,6 +607,12 @@ TARGETS = (
     ("lifecycle", "median_ms", "target_median_ms", "max"),
     ("lifecycle", "total_s", "target_total_s_per_1000", "max"),
     ("plugin", "per_test_ms", "target_per_test_ms", "max"),
+    ("stores", "sqlite_recordInfo_ratio", "sqlite_recordInfo_target", "min"),
+    ("stores", "redis_recordInfo_ratio", "redis_recordInfo_target", "min"),
+    ("workers", "ratio", "target_ratio", "min"),
+    ("soak", "errors", "target_errors", "max"),
+    ("soak", "rss_growth_ratio", "target_rss_growth_ratio", "max"),
+    ("rss", "kept_rss_bytes_per_task", "target_kept_bytes_per_task", "max"),
 )
 
 
@@ -421,7 +634,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small counts (a smoke run)")
     parser.add_argument(
-        "--only", default="", help="comma list: http,memory,latency,startup,lifecycle,plugin"
+        "--only",
+        default="",
+        help="comma list: http,memory,latency,startup,lifecycle,plugin,stores,workers,soak,rss",
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
@@ -434,6 +649,10 @@ def main(argv: list[str] | None = None) -> int:
         "startup": lambda: bench_startup(1 if quick else 5),
         "lifecycle": lambda: bench_lifecycle(100 if quick else 1000),
         "plugin": lambda: bench_plugin_setup(50 if quick else 500),
+        "stores": lambda: bench_stores(2 if quick else 5),
+        "workers": lambda: bench_workers(2 if quick else 5),
+        "soak": lambda: bench_soak(6 if quick else 60),
+        "rss": lambda: bench_rss(20_000 if quick else 200_000),
     }
     results: Results = {}
     for name, run in suites.items():

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ENV_PREFIX = "IDEOGRAM_MOCK_"
+# Where `ideogram-mock serve` keeps its state unless told otherwise (relative to the working
+# directory): tasks, credits and pending callbacks outlive a restart.
+SERVE_STORE = "sqlite:///.ideogram-mock/state.db"
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,12 @@ class Settings:
     admin_token: str | None = None
     journal_size: int = 10_000
     max_body_bytes: int = 1_048_576
+    body_timeout_s: float = 10.0  # a request body must fully arrive within this
+    # Where state lives: memory (this process only), sqlite:///PATH (a file; several
+    # processes on one host) or redis://HOST:PORT/DB (several hosts). `serve` defaults to
+    # SERVE_STORE, a file in the working directory.
+    store: str = "memory"
+    workers: int = 1  # uvicorn worker processes on one store (needs a durable store)
 
     def __post_init__(self) -> None:
         problems = []
@@ -99,6 +108,8 @@ class Settings:
             problems.append(f"image_format must be png, jpeg or webp, not {self.image_format!r}")
         if self.time_scale < 0:
             problems.append("time_scale must be ≥ 0")
+        if not self.body_timeout_s > 0:
+            problems.append("body_timeout_s must be > 0")
         if not 0 <= self.port <= 65535:
             problems.append("port must be 0–65535")
         if self.credits < 0 or self.callback_retries < 0 or self.journal_size < 1:
@@ -107,6 +118,20 @@ class Settings:
             problems.append("callback_concurrency and callback_per_host must be ≥ 1")
         if any(not k for k in self.api_keys):
             problems.append("an API key cannot be empty")
+        if not (
+            self.store == "memory"
+            or self.store.startswith(("sqlite:///", "redis://", "rediss://", "unix://"))
+        ):
+            problems.append(
+                f"store must be memory, sqlite:///PATH or redis://HOST:PORT/DB, not {self.store!r}"
+            )
+        if self.workers < 1:
+            problems.append("workers must be ≥ 1")
+        elif self.workers > 1 and self.store == "memory":
+            problems.append(
+                "several workers need a shared store: --store sqlite:///PATH or "
+                "redis://HOST:PORT/DB (memory is one process's own)"
+            )
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -145,6 +170,7 @@ FLAG_NAMES: dict[str, str] = {
     "record_delay_s": "record-delay",
     "callback_timeout_s": "callback-timeout",
     "callback_backoff_s": "callback-backoff",
+    "body_timeout_s": "body-timeout",
 }
 LISTS = ("api_keys", "callback_hosts", "fetch_hosts", "providers")
 

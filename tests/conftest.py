@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import copy
 import json
-from collections.abc import AsyncIterator
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,9 @@ from ideogram_mock.core.engine import Fake
 from ideogram_mock.kit.conformance import Conformance
 from ideogram_mock.server.app import create_app, make_fake
 from ideogram_mock.settings import Settings
+from ideogram_mock.stores import open_store
+from ideogram_mock.stores.base import Store
+from ideogram_mock.testing.redis_server import redis_server
 
 pytest_plugins = ("pytester",)
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,8 +111,26 @@ class Kie:
         return result
 
 
+def _test_store() -> str:
+    """The store the suite's fakes use: memory, unless IDEOGRAM_MOCK_TEST_STORE names another
+    kind (`sqlite`: a new file per fake; `redis://…`: a new key prefix per fake on that
+    server), to run every behaviour test against a durable store."""
+    kind = os.environ.get("IDEOGRAM_MOCK_TEST_STORE", "memory")
+    if kind == "sqlite":
+        return f"sqlite:///{tempfile.mkdtemp(prefix='ideogram-mock-test-')}/state.db"
+    if kind.startswith("redis://"):
+        return f"{kind}?prefix=t{uuid.uuid4().hex}"
+    return "memory"
+
+
+def fresh(settings: Settings) -> Settings:
+    """The settings with a store of their own (settings made once for many tests would
+    otherwise share one durable store)."""
+    return settings if settings.store == "memory" else settings.replace(store=_test_store())
+
+
 def make_settings(**changes: Any) -> Settings:
-    defaults: dict[str, Any] = {"clock": "manual", "public_url": BASE}
+    defaults: dict[str, Any] = {"clock": "manual", "public_url": BASE, "store": _test_store()}
     defaults.update(changes)
     return Settings(**defaults)
 
@@ -121,9 +145,37 @@ def settings() -> Settings:
     return make_settings()
 
 
+STORE_KINDS = ("memory", "sqlite", "redis")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real redis-server of the test session's own, on a free loopback port."""
+    with redis_server() as url:
+        yield url
+
+
+def store_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty store of a kind: a new SQLite file, or a new key prefix on the session's
+    Redis server."""
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path}/state.db"
+    if kind == "redis":
+        return f"{request.getfixturevalue('redis_url')}?prefix=t{uuid.uuid4().hex}"
+    return "memory"
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Each kind of store, empty (the same behaviour is asked of all of them)."""
+    opened = open_store(store_url(request.param, tmp_path, request))
+    yield opened
+    opened.close()
+
+
 @pytest.fixture
 async def kie(settings: Settings) -> AsyncIterator[Kie]:
-    fake = make_fake(settings)
+    fake = make_fake(fresh(settings))
     transport = httpx.ASGITransport(app=create_app(fake=fake))
     async with (
         httpx.AsyncClient(
@@ -182,7 +234,7 @@ class Segmind:
 
 @pytest.fixture
 async def segmind(settings: Settings) -> AsyncIterator[Segmind]:
-    fake = make_fake(settings.replace(public_url=SEGMIND_BASE))
+    fake = make_fake(fresh(settings).replace(public_url=SEGMIND_BASE))
     transport = httpx.ASGITransport(app=create_app(fake=fake))
     async with (
         httpx.AsyncClient(
@@ -237,7 +289,7 @@ class ScenarioClient:
 
 @pytest.fixture
 async def scenario(settings: Settings) -> AsyncIterator[ScenarioClient]:
-    fake = make_fake(settings.replace(public_url=SCENARIO_BASE))
+    fake = make_fake(fresh(settings).replace(public_url=SCENARIO_BASE))
     transport = httpx.ASGITransport(app=create_app(fake=fake))
     async with httpx.AsyncClient(
         transport=transport, base_url=SCENARIO_BASE, event_hooks={"response": [check_response]}

@@ -6,40 +6,55 @@ from ideogram_mock.core.accounts import Accounts
 from ideogram_mock.core.errors import InsufficientCredits, RateLimited, Unauthorized
 from ideogram_mock.core.ratelimit import RateLimiter
 from ideogram_mock.settings import RateLimit
+from ideogram_mock.stores.base import Store
 from tests.conftest import Kie, make_settings
 
 
-def test_accounts_open_mode_makes_an_account_per_key() -> None:
-    accounts = Accounts((), 50)
+def test_accounts_open_mode_makes_an_account_per_key(store: Store) -> None:
+    accounts = Accounts(store, (), 50)
     assert accounts.authenticate("x").credits == 50
-    assert accounts.authenticate("x") is accounts.authenticate("x")
+    assert accounts.authenticate("x") == accounts.authenticate("x")
+    assert [a.api_key for a in accounts.all()] == ["x"]
     for key in (None, ""):
         with pytest.raises(Unauthorized):
             accounts.authenticate(key)
 
 
-def test_accounts_fixed_keys_refuse_strangers_until_put() -> None:
-    accounts = Accounts(("a",), 10)
+def test_accounts_fixed_keys_refuse_strangers_until_put(store: Store) -> None:
+    accounts = Accounts(store, ("a",), 10)
     with pytest.raises(Unauthorized):
         accounts.authenticate("b")
     accounts.put("b", 3)
     assert accounts.authenticate("b").credits == 3
-    accounts.reset()
+    assert sorted(a.api_key for a in accounts.all()) == ["a", "b"]
+    store.clear()
     with pytest.raises(Unauthorized):
         accounts.authenticate("b")
 
 
-def test_accounts_charge_refuses_when_short_and_refunds_on_time() -> None:
-    account = Accounts((), 30).authenticate("k")
-    account.charge(18, now_ms=0, refund_at=100)
+def test_accounts_charge_refuses_when_short_and_refunds_on_time(store: Store) -> None:
+    accounts = Accounts(store, (), 30)
+    accounts.charge("k", 18, now_ms=0, refund_at=100)
     with pytest.raises(InsufficientCredits):
-        account.charge(18, now_ms=50)
-    assert account.balance(99) == 12
-    assert account.balance(100) == 30
+        accounts.charge("k", 18, now_ms=50)
+    assert accounts.balance("k", 99) == 12
+    assert accounts.balance("k", 100) == 30
+    assert accounts.get("k").tasks == 1  # a refused charge counts no task
 
 
-def test_ratelimit_window_slides_and_refusals_do_not_count() -> None:
-    limiter = RateLimiter(RateLimit(2, 1.0))
+def test_accounts_refund_put_and_forget(store: Store) -> None:
+    accounts = Accounts(store, ("fixed",), 30)
+    accounts.charge("fixed", 10, now_ms=0, refund_at=500)
+    accounts.refund("fixed", 5, now_ms=10)
+    assert accounts.balance("fixed", 10) == 25
+    assert accounts.balance("fixed", 500) == 35
+    assert accounts.put("fixed", 7).balance(500) == 7  # a balance set drops refunds due
+    accounts.forget("fixed")
+    assert accounts.authenticate("fixed").credits == 30  # a fixed key comes back as new
+
+
+def test_ratelimit_window_slides_and_refusals_do_not_count(store: Store) -> None:
+    limiter = RateLimiter(store, RateLimit(2, 1.0))
     limiter.hit("k", 0)
     limiter.hit("k", 10)
     with pytest.raises(RateLimited) as info:

@@ -9,6 +9,7 @@ from ideogram_mock.core.clock import ManualClock
 from ideogram_mock.core.dialect import Delivery
 from ideogram_mock.core.journal import CallbackAttempt, Journal
 from ideogram_mock.providers.kie.dialect import signature
+from ideogram_mock.stores.base import Store
 
 pytestmark = pytest.mark.anyio
 
@@ -30,7 +31,7 @@ def test_callbacks_signature_is_kies_base64_hmac() -> None:
 
 
 def _dispatcher(
-    statuses: list[int | Exception], retries: int = 2
+    store: Store, statuses: list[int | Exception], retries: int = 2
 ) -> tuple[CallbackDispatcher, list[Any]]:
     sent: list[Any] = []
 
@@ -41,17 +42,18 @@ def _dispatcher(
             raise result
         return result
 
-    journal: Journal[CallbackAttempt] = Journal(100)
+    journal = Journal(store, "callbacks", CallbackAttempt, 100)
     dispatcher = CallbackDispatcher(
-        ManualClock(), lambda task_id, now: ("kie", Delivery({"taskId": task_id})), journal,
+        ManualClock(store=store), lambda task_id, now: ("kie", Delivery({"taskId": task_id})),
+        journal,
         retries=retries, backoff_s=1.0, timeout_s=1.0,
-        hosts=("127.0.0.1",), sender=sender,
+        hosts=("127.0.0.1",), sender=sender, store=store,
     )  # fmt: skip
     return dispatcher, sent
 
 
-async def test_callbacks_due_deliveries_only_and_retry_on_failure() -> None:
-    dispatcher, _ = _dispatcher([ConnectionError("refused"), 200])
+async def test_callbacks_due_deliveries_only_and_retry_on_failure(store: Store) -> None:
+    dispatcher, _ = _dispatcher(store, [ConnectionError("refused"), 200])
     now = dispatcher.clock.now_ms()
     dispatcher.schedule("t", "http://127.0.0.1:9/cb", now + 1000)
     assert await dispatcher.deliver_due() == 0
@@ -68,8 +70,8 @@ async def test_callbacks_due_deliveries_only_and_retry_on_failure() -> None:
     assert dispatcher.pending == 0
 
 
-async def test_callbacks_give_up_after_the_retries() -> None:
-    dispatcher, sent = _dispatcher([500], retries=1)
+async def test_callbacks_give_up_after_the_retries(store: Store) -> None:
+    dispatcher, sent = _dispatcher(store, [500], retries=1)
     dispatcher.schedule("t", "http://127.0.0.1:9/cb", dispatcher.clock.now_ms())
     for _ in range(5):
         await dispatcher.deliver_due()
@@ -78,8 +80,8 @@ async def test_callbacks_give_up_after_the_retries() -> None:
     assert [a.error for a in dispatcher.journal] == ["HTTP 500", "HTTP 500"]
 
 
-async def test_callbacks_blocked_hosts_are_journaled_not_sent_nor_retried() -> None:
-    dispatcher, sent = _dispatcher([200])
+async def test_callbacks_blocked_hosts_are_journaled_not_sent_nor_retried(store: Store) -> None:
+    dispatcher, sent = _dispatcher(store, [200])
     dispatcher.schedule("t", "https://example.com/cb", dispatcher.clock.now_ms())
     await dispatcher.deliver_due()
     assert sent == []

@@ -8,6 +8,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -110,6 +111,7 @@ def test_health_and_the_specs_as_json_are_served_even_without_the_control_api() 
 def _serve(*flags: str) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [*CLI, "--port", "0", "--clock", "manual", *flags],
+        cwd=tempfile.mkdtemp(prefix="ideogram-mock-cli-"),  # serve keeps its state there
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -6,28 +6,30 @@ from ideogram_mock.core.errors import InvalidInput
 from ideogram_mock.core.rules import RuleBook, triggers_in
 from ideogram_mock.core.tasks import Failure
 from ideogram_mock.providers.kie.models import WORDING
+from ideogram_mock.stores.base import Store
+from ideogram_mock.stores.memory import MemoryStore
 
 WORDINGS = {"kie": WORDING}
 
 
-def test_faults_rules_apply_in_order_and_are_used_up() -> None:
-    book = RuleBook(WORDINGS)
+def test_faults_rules_apply_in_order_and_are_used_up(store: Store) -> None:
+    book = RuleBook(store, WORDINGS)
     book.add({"endpoint": "createTask", "code": 429, "times": 2})
     book.add({"endpoint": "*", "code": 500})
     taken = [book.take_fault("kie", "createTask", "k", None, None) for _ in range(4)]
     assert [r.code if r else None for r in taken] == [429, 429, 500, None]
 
 
-def test_faults_forever_rules_stay() -> None:
-    book = RuleBook(WORDINGS)
+def test_faults_forever_rules_stay(store: Store) -> None:
+    book = RuleBook(store, WORDINGS)
     book.add({"outcome": "fail", "times": None})
     for _ in range(5):
         assert book.take_outcome("kie", "k", "m", "p") is not None
     assert book.all()[0].remaining is None
 
 
-def test_faults_outcome_and_request_rules_do_not_mix() -> None:
-    book = RuleBook(WORDINGS)
+def test_faults_outcome_and_request_rules_do_not_mix(store: Store) -> None:
+    book = RuleBook(store, WORDINGS)
     book.add({"outcome": "fail"})
     assert book.take_fault("kie", "createTask", None, None, None) is None
     rule = book.take_outcome("kie", None, None, None)
@@ -35,8 +37,8 @@ def test_faults_outcome_and_request_rules_do_not_mix() -> None:
     assert rule.failure == Failure("500", "Internal server error")
 
 
-def test_faults_matching_on_key_model_prompt() -> None:
-    book = RuleBook(WORDINGS)
+def test_faults_matching_on_key_model_prompt(store: Store) -> None:
+    book = RuleBook(store, WORDINGS)
     book.add({"outcome": "fail", "apiKey": "a", "model": "m", "promptContains": "cat"})
     assert book.take_outcome("kie", "b", "m", "a cat") is None
     assert book.take_outcome("kie", "a", "x", "a cat") is None
@@ -52,7 +54,7 @@ def test_faults_matching_on_key_model_prompt() -> None:
 )  # fmt: skip
 def test_faults_cross_field_mistakes_are_invalid_input(body: dict[str, object]) -> None:
     with pytest.raises(InvalidInput):
-        RuleBook(WORDINGS).add(body)
+        RuleBook(MemoryStore(), WORDINGS).add(body)
 
 
 def test_faults_triggers_in_prompts() -> None:
@@ -71,7 +73,7 @@ def test_faults_triggers_in_prompts() -> None:
 
 
 def test_faults_rules_naming_a_provider_match_only_its_requests() -> None:
-    book = RuleBook({"kie": WORDING, "other": WORDING})
+    book = RuleBook(MemoryStore(), {"kie": WORDING, "other": WORDING})
     book.add({"endpoint": "*", "code": 500, "provider": "other", "times": None})
     assert book.take_fault("kie", "createTask", "k", None, None) is None
     rule = book.take_fault("other", "createTask", "k", None, None)
@@ -81,7 +83,7 @@ def test_faults_rules_naming_a_provider_match_only_its_requests() -> None:
 
 def test_faults_rules_refuse_an_unknown_provider() -> None:
     with pytest.raises(InvalidInput, match="provider"):
-        RuleBook(WORDINGS).add({"endpoint": "*", "code": 500, "provider": "nobody"})
+        RuleBook(MemoryStore(), WORDINGS).add({"endpoint": "*", "code": 500, "provider": "nobody"})
 
 
 def test_faults_triggers_ignore_non_ascii_digits_and_non_finite_seconds() -> None:

@@ -31,7 +31,7 @@ def _send(method: str, path: str, **kwargs: Any) -> httpx.Response:
 
 
 ID = st.one_of(
-    st.sampled_from(["e3e70682c2094cac629f6fbed82c07cd", "job_x", "asset_x_0", "0", "0.png"]),
+    st.sampled_from(["a7636d0aee4a996adbe9bb4169567836", "job_x", "asset_x_0", "0", "0.png"]),
     st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12),
 )
 PATHS = st.one_of(

@@ -5,17 +5,21 @@ within a redirect bound and a time budget."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 
 from ideogram_mock.core.hosts import HostPolicy
 from ideogram_mock.server.app import make_fake
 from ideogram_mock.server.cli import _loopback
 from ideogram_mock.server.outbound import HttpFetcher
+from ideogram_mock.settings import Settings
 from ideogram_mock.testing.handle import HandleError
 from ideogram_mock.testing.inprocess import KieMock
+from ideogram_mock.testing.live import running_server
 from tests.conftest import Kie, make_settings
 
 pytestmark = pytest.mark.anyio
@@ -146,3 +150,56 @@ async def test_input_downloads_bound_redirects_and_time(odd_server: tuple[str, l
     started = time.monotonic()
     assert await fetch(f"{base}/drip", 1000) is None
     assert time.monotonic() - started < 3
+
+
+def _raw(url: str, payload: bytes, then_close: bool = False) -> bytes:
+    """Send raw bytes to a live fake; what comes back before it closes (b"" if nothing)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(payload)
+        if then_close:
+            return b""
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+@pytest.mark.parametrize(
+    ("name", "payload"),
+    [
+        ("short", b'Content-Length: 200\r\nContent-Type: application/json\r\n\r\n{"model"'),
+        (
+            "endless",
+            b'Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n5\r\n{"mod\r\n',
+        ),
+    ],
+)
+def test_a_body_that_never_fully_arrives_is_dropped_in_time_and_journaled(
+    name: str, payload: bytes
+) -> None:
+    with running_server(Settings(body_timeout_s=0.5, port=0)) as server:
+        for path in ("/api/v1/jobs/createTask", "/v2/ideogram-character", "/_mock/faults"):
+            started = time.monotonic()
+            head = f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\n".encode()
+            answer = _raw(server.url, head + b"x-api-key: k\r\n" + payload)
+            assert time.monotonic() - started < 5
+            assert b"HTTP/1.1 500" not in answer  # closed, never an error page
+        journal = [e for e in server.fake.requests if e.path != "/_mock/faults"]
+        assert [(e.status, e.warning) for e in journal] == [
+            (0, "the body did not arrive within 0.5 s")
+        ] * 2
+        assert httpx.get(f"{server.url}/health").status_code == 200  # and it serves on
+
+
+def test_a_client_that_leaves_mid_body_is_journaled_as_gone_not_as_a_500() -> None:
+    with running_server(Settings(port=0)) as server:
+        head = b"POST /api/v1/jobs/createTask HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\n"
+        _raw(server.url, head + b'Content-Length: 500\r\n\r\n{"mo', then_close=True)
+        deadline = time.monotonic() + 5
+        while not list(server.fake.requests) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        (entry,) = server.fake.requests
+        assert (entry.status, entry.warning) == (
+            0, "the client disconnected before its request was read"
+        )  # fmt: skip

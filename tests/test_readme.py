@@ -77,7 +77,7 @@ def test_readme_segmind_curl_session_runs_against_a_live_fake(tmp_path: Path) ->
     lines = next(s for s in _curl_sessions() if "/v2/ideogram-character" in s[0])
     submitted, status, result, credits, image = _run(lines, tmp_path)
     assert isinstance(submitted, dict) and submitted["status"] == "QUEUED"
-    assert submitted["request_id"] == "e3e70682-c209-4cac-a29f-6fbed82c07cd"
+    assert submitted["request_id"] == "a7636d0a-ee4a-496a-9be9-bb4169567836"
     assert isinstance(status, dict) and status["status"] == "COMPLETED"
     assert isinstance(result, dict) and result["output"].startswith("http://127.0.0.1:")
     assert credits == {"credits": 500.0 - 0.125, "free-credits": 0.0}

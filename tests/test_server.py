@@ -10,6 +10,7 @@ import itertools
 import json
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -231,6 +232,7 @@ def test_server_strict_inputs_fail_tasks_kie_would_refuse(
 def test_server_cli_serve_prints_its_urls_and_answers() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "ideogram_mock", "serve", "--port", "0", "--clock", "manual"],
+        cwd=tempfile.mkdtemp(prefix="ideogram-mock-serve-"),  # serve keeps its state there
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

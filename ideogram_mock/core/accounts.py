@@ -1,84 +1,121 @@
-"""API keys and their credits; a failed task's charge comes back when it fails."""
+"""API keys and their credits; a failed task's charge comes back when it fails.
+
+An account is a document in the store, changed only atomically, so credits stay exact when
+several processes charge one key at once.
+"""
 
 from __future__ import annotations
 
-import heapq
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 from ideogram_mock.core.errors import InsufficientCredits, Unauthorized
+from ideogram_mock.stores.base import UNCHANGED, Store
+
+KIND = "account"
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Account:
+    """An account as read: credits, tasks created, and refunds due (due_ms, amount) of tasks
+    that are failing (paid back when the failure happens)."""
+
     api_key: str
     credits: int
     tasks: int = 0
-    # (due_ms, amount): refunds of failing tasks, paid when the failure happens.
-    refunds: list[tuple[int, int]] = field(default_factory=list)
-
-    def settle(self, now_ms: int) -> None:
-        while self.refunds and self.refunds[0][0] <= now_ms:
-            self.credits += heapq.heappop(self.refunds)[1]
+    refunds: tuple[tuple[int, int], ...] = ()
 
     def balance(self, now_ms: int) -> int:
-        self.settle(now_ms)
-        return self.credits
+        return self.credits + sum(amount for due, amount in self.refunds if due <= now_ms)
 
-    def refund(self, amount: int, now_ms: int) -> None:
-        """Give back a charge now (a canceled task)."""
-        self.settle(now_ms)
-        self.credits += amount
 
-    def charge(self, amount: int, now_ms: int, refund_at: int | None = None) -> None:
-        """Take `amount`, or raise InsufficientCredits; `refund_at` gives it back then."""
-        self.settle(now_ms)
-        if amount > self.credits:
-            raise InsufficientCredits(f"{amount} credits needed, {self.credits} left")
-        self.credits -= amount
-        self.tasks += 1
-        if refund_at is not None:
-            heapq.heappush(self.refunds, (refund_at, amount))
+def _value(account: Account, now_ms: int) -> list[Any]:
+    """The stored form, with the refunds due by `now_ms` paid in."""
+    left = [[due, amount] for due, amount in account.refunds if due > now_ms]
+    return [account.balance(now_ms), account.tasks, left]
 
 
 class Accounts:
     """With fixed keys only those authenticate; with none, any non-empty key is its own account."""
 
-    def __init__(self, keys: tuple[str, ...], initial_credits: int) -> None:
+    def __init__(self, store: Store, keys: tuple[str, ...], initial_credits: int) -> None:
+        self.store = store
         self.open = not keys
         self.initial_credits = initial_credits
         self._fixed = keys
-        self._by_key: dict[str, Account] = {}
-        self.reset()
 
-    def reset(self) -> None:
-        self._by_key = {k: Account(k, self.initial_credits) for k in self._fixed}
+    def _of(self, api_key: str, value: Any) -> Account:
+        if value is None:
+            return Account(api_key, self.initial_credits)
+        credits, tasks, refunds = value
+        return Account(api_key, credits, tasks, tuple((d, a) for d, a in refunds))
+
+    def get(self, api_key: str) -> Account:
+        return self._of(api_key, self.store.read(KIND, api_key))
 
     def authenticate(self, api_key: str | None) -> Account:
         """The caller's account, or Unauthorized."""
         if not api_key:
             raise Unauthorized("no API key")
-        account = self._by_key.get(api_key)
-        if account is None:
-            if not self.open:
+        value = self.store.read(KIND, api_key)
+        if value is None:
+            if not self.open and api_key not in self._fixed:
                 raise Unauthorized("unknown API key")
-            account = self._by_key[api_key] = Account(api_key, self.initial_credits)
-        return account
+            value = self.store.update(KIND, api_key, self._created)
+        return self._of(api_key, value)
+
+    def _created(self, value: Any) -> tuple[Any, Any]:
+        if value is not None:
+            return UNCHANGED, value
+        fresh = [self.initial_credits, 0, []]
+        return fresh, fresh
+
+    def balance(self, api_key: str, now_ms: int) -> int:
+        return self.get(api_key).balance(now_ms)
+
+    def charge(self, api_key: str, amount: int, now_ms: int, refund_at: int | None = None) -> None:
+        """Take `amount`, or raise InsufficientCredits; `refund_at` gives it back then."""
+
+        def change(value: Any) -> tuple[Any, None]:
+            account = self._of(api_key, value)
+            left = account.balance(now_ms)
+            if amount > left:
+                raise InsufficientCredits(f"{amount} credits needed, {left} left")
+            credits, tasks, refunds = _value(account, now_ms)
+            if refund_at is not None:
+                refunds = sorted([*refunds, [refund_at, amount]])
+            return [credits - amount, tasks + 1, refunds], None
+
+        self.store.update(KIND, api_key, change)
+
+    def refund(self, api_key: str, amount: int, now_ms: int) -> None:
+        """Give back a charge now (a canceled task)."""
+
+        def change(value: Any) -> tuple[Any, None]:
+            credits, tasks, refunds = _value(self._of(api_key, value), now_ms)
+            return [credits + amount, tasks, refunds], None
+
+        self.store.update(KIND, api_key, change)
 
     def put(self, api_key: str, credits: int | None) -> Account:
         """Create or update an account (the key becomes valid even with fixed keys)."""
-        account = self._by_key.get(api_key)
-        if account is None:
-            account = self._by_key[api_key] = Account(api_key, self.initial_credits)
-        if credits is not None:
-            account.credits = credits
-            account.refunds.clear()
-        return account
+
+        def change(value: Any) -> tuple[Any, Any]:
+            account = self._of(api_key, value)
+            new = [
+                account.credits if credits is None else credits,
+                account.tasks,
+                [list(r) for r in account.refunds] if credits is None else [],
+            ]
+            return new, new
+
+        return self._of(api_key, self.store.update(KIND, api_key, change))
 
     def forget(self, api_key: str) -> None:
         """Drop an account (a fixed key comes back with its initial credits on next use)."""
-        self._by_key.pop(api_key, None)
-        if api_key in self._fixed:
-            self._by_key[api_key] = Account(api_key, self.initial_credits)
+        self.store.update(KIND, api_key, lambda _: (None, None))
 
     def all(self) -> list[Account]:
-        return list(self._by_key.values())
+        stored = dict(self.store.documents(KIND))
+        keys = [k for k in self._fixed if k not in stored] + list(stored)
+        return [self._of(k, stored.get(k)) for k in keys]

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import heapq
 import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -19,11 +17,15 @@ from ideogram_mock.core.clock import Clock
 from ideogram_mock.core.dialect import Delivery
 from ideogram_mock.core.hosts import HostPolicy
 from ideogram_mock.core.journal import CallbackAttempt, Journal
+from ideogram_mock.stores.base import Claim, Store
+from ideogram_mock.stores.memory import MemoryStore
 
 __all__ = ["CallbackDispatcher", "HostPolicy", "Sender"]
 
 # One line per attempt, for whoever configures it (`serve` does: see server/logs.py).
 LOG = logging.getLogger("ideogram_mock.callbacks")
+# How often a process sharing a durable store looks for deliveries others queued.
+DURABLE_POLL_S = 0.5
 # What a provider's delivery is for a task at a moment; None once the task is forgotten.
 DeliveryFor = Callable[[str, int], "tuple[str, Delivery] | None"]
 
@@ -34,15 +36,6 @@ class Sender(Protocol):
     def __call__(
         self, url: str, body: bytes, headers: dict[str, str], timeout: float
     ) -> Awaitable[int]: ...
-
-
-@dataclass(order=True)
-class Due:
-    at_ms: int
-    seq: int
-    task_id: str = field(compare=False)
-    url: str = field(compare=False)
-    attempt: int = field(compare=False, default=1)
 
 
 class CallbackDispatcher:
@@ -57,9 +50,13 @@ class CallbackDispatcher:
         timeout_s: float,
         hosts: tuple[str, ...] = ("*",),
         sender: Sender,
+        store: Store | None = None,
         concurrency: int = 64,
         per_host: int = 4,
     ) -> None:
+        # Pending deliveries live in the store: they outlive a restart, and when several
+        # processes share it each attempt is claimed by exactly one of them.
+        self.store: Store = store if store is not None else MemoryStore()
         self.concurrency = concurrency
         self.per_host = per_host
         # Limiters belong to an event loop; the fake may deliver from more than one (a test's
@@ -76,31 +73,28 @@ class CallbackDispatcher:
         self.backoff_s = backoff_s
         self.timeout_s = timeout_s
         self.sender = sender
-        self._heap: list[Due] = []
-        self._seq = 0
         self._wake: anyio.Event | None = None
+        # How long a claim holds (wall time): past it, a delivery whose process died
+        # mid-attempt is due again for any process.
+        self.lease_s = timeout_s * 2 + 5.0
 
     @property
     def pending(self) -> int:
-        return len(self._heap)
+        return self.store.pending()
 
     def next_due(self) -> int | None:
-        return self._heap[0].at_ms if self._heap else None
+        return self.store.next_due()
 
-    def reset(self) -> None:
-        self._heap.clear()
+    def schedule(self, task_id: str, url: str, at_ms: int) -> None:
+        self.store.push(at_ms, task_id, url, 1)
+        self._poke()
 
-    def schedule(self, task_id: str, url: str, at_ms: int, attempt: int = 1) -> None:
-        self._seq += 1
-        heapq.heappush(self._heap, Due(at_ms, self._seq, task_id, url, attempt))
+    def _poke(self) -> None:
         if self._wake is not None:
             self._wake.set()
 
-    def _pop_due(self, now_ms: int) -> list[Due]:
-        due = []
-        while self._heap and self._heap[0].at_ms <= now_ms:
-            due.append(heapq.heappop(self._heap))
-        return due
+    def _pop_due(self, now_ms: int) -> list[Claim]:
+        return self.store.claim(now_ms, self.lease_s)
 
     async def deliver_due(self) -> int:
         """Attempt every delivery due by now, concurrently; returns how many were attempted."""
@@ -123,17 +117,24 @@ class CallbackDispatcher:
             per_host = limits[1][host] = anyio.CapacityLimiter(self.per_host)
         return limits[0], per_host
 
-    async def _attempt(self, item: Due) -> None:
+    async def _attempt(self, item: Claim) -> None:
         """One delivery, within the limits: a host's share first (a receiver that hangs or
         fails holds at most `per_host` slots, so it cannot starve another's), then the total."""
         total, host = self._limiters(item.url)
-        async with host, total:
-            await self._deliver(item)
+        try:
+            async with host, total:
+                await self._deliver(item)
+        except BaseException:
+            # Cancelled (a shutdown) before the attempt was settled: give the claim back, so
+            # the delivery is due again at once, here or after a restart.
+            self.store.release(item)
+            raise
 
-    async def _deliver(self, item: Due) -> None:
+    async def _deliver(self, item: Claim) -> None:
         now_ms = self.clock.now_ms()
         found = self.delivery_for(item.task_id, now_ms)
         if found is None:  # the task was forgotten (reset) after scheduling
+            self.store.settle(item, None)
             return
         provider, delivery = found
         body, headers = delivery.body, delivery.headers
@@ -171,11 +172,14 @@ class CallbackDispatcher:
                 "latencyMs": round(latency, 2), "error": error,
             }  # fmt: skip
             LOG.info("callback", extra={"event": event})
+        retry_at = None
         if not ok and not blocked and item.attempt <= self.retries:
             # Backoff from the attempt's end: a slow failure does not make the retry immediate.
             delay_ms = round(self.backoff_s * 1000 * 2 ** (item.attempt - 1))
-            ended = self.clock.now_ms()
-            self.schedule(item.task_id, item.url, ended + delay_ms, item.attempt + 1)
+            retry_at = self.clock.now_ms() + delay_ms
+        self.store.settle(item, retry_at)
+        if retry_at is not None:
+            self._poke()
 
     async def aclose(self) -> None:
         closer = getattr(self.sender, "aclose", None)
@@ -191,6 +195,9 @@ class CallbackDispatcher:
                 for item in self._pop_due(now):
                     tg.start_soon(self._attempt, item)
                 next_at = self.next_due()
-                delay = None if next_at is None else max(0.0, (next_at - now) / 1000)
-                with anyio.move_on_after(delay if delay is not None else float("inf")):
+                delay = float("inf") if next_at is None else max(0.0, (next_at - now) / 1000)
+                if self.store.durable:
+                    # Another process may queue deliveries (or die holding a claim): look again.
+                    delay = min(delay, DURABLE_POLL_S)
+                with anyio.move_on_after(delay):
                     await self._wake.wait()

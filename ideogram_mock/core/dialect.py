@@ -48,6 +48,8 @@ class Dialect(Protocol):
 
     name: str
     wording: Wording
+    # How long a task is kept, in fake time, before it is evicted (None: the fake's retention).
+    retention_s: float | None
 
     def task_id(self, bits: int) -> str:
         """A new task's id in the provider's format, from 128 random bits."""

@@ -4,17 +4,21 @@ result files and callbacks. Dialects translate their wire formats into these cal
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import random
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 
 from ideogram_mock.core import images
 from ideogram_mock.core.accounts import Account, Accounts
 from ideogram_mock.core.callbacks import CallbackDispatcher, Sender
+from ideogram_mock.core.clock import KEY as CLOCK_KEY
+from ideogram_mock.core.clock import KIND as CLOCK_KIND
 from ideogram_mock.core.clock import Clock, make_clock
 from ideogram_mock.core.dialect import Delivery, Dialect
 from ideogram_mock.core.errors import (
@@ -39,8 +43,14 @@ from ideogram_mock.core.rules import RuleBook, triggers_in
 from ideogram_mock.core.tasks import Failure, Speed, Stage, Task
 from ideogram_mock.core.timeline import stage_at, timeline
 from ideogram_mock.settings import Settings
-from ideogram_mock.stores.base import TaskStore
+from ideogram_mock.stores.base import UNCHANGED, Store
 from ideogram_mock.stores.memory import MemoryStore
+
+# Documents a reset keeps: the link-signing secret and the clock.
+SECRET = ("meta", "signing-secret")
+CLOCK_STATE = (CLOCK_KIND, CLOCK_KEY)
+# How often (in task creations) old tasks are evicted.
+EVICT_EVERY = 1024
 
 # How far a clock may be moved: far beyond any test, well before dates stop being printable.
 CLOCK_HORIZON_MS = 7_258_118_400_000  # 2200-01-01T00:00:00Z
@@ -85,21 +95,21 @@ class Fake:
         sender: Sender,
         fetcher: Fetcher,
         clock: Clock | None = None,
-        store: TaskStore | None = None,
+        store: Store | None = None,
     ) -> None:
         self.settings = settings
         self.dialects: dict[str, Dialect] = {d.name: d for d in dialects}
         if not self.dialects:
             raise ValueError("a fake needs at least one provider dialect")
-        self.clock = clock if clock is not None else make_clock(settings.clock)
-        self.store: TaskStore = store if store is not None else MemoryStore()
-        self.accounts = Accounts(settings.api_keys, settings.credits)
-        self.limiter = RateLimiter(settings.rate_limit)
-        self.rules = RuleBook({name: d.wording for name, d in self.dialects.items()})
-        self.requests: Journal[RequestEntry] = Journal(settings.journal_size)
-        self.callbacks: Journal[CallbackAttempt] = Journal(settings.journal_size)
-        secret = settings.signing_key or secrets.token_hex(32)
-        self.files = Files(settings.base_url, secret, settings.image_format)
+        self.store: Store = store if store is not None else MemoryStore()
+        self.clock = clock if clock is not None else make_clock(settings.clock, self.store)
+        self.accounts = Accounts(self.store, settings.api_keys, settings.credits)
+        self.limiter = RateLimiter(self.store, settings.rate_limit)
+        self.rules = RuleBook(self.store, {name: d.wording for name, d in self.dialects.items()})
+        size = settings.journal_size
+        self.requests = Journal(self.store, "requests", RequestEntry, size)
+        self.callbacks = Journal(self.store, "callbacks", CallbackAttempt, size)
+        self.files = Files(settings.base_url, self._secret(), settings.image_format)
         self.fetcher = fetcher
         self.dispatcher = CallbackDispatcher(
             self.clock,
@@ -110,28 +120,39 @@ class Fake:
             timeout_s=settings.callback_timeout_s,
             hosts=settings.callback_hosts,
             sender=sender,
+            store=self.store,
             concurrency=settings.callback_concurrency,
             per_host=settings.callback_per_host,
         )
-        self._ids = random.Random(settings.seed)
         self._jitter = random.Random(settings.seed + 1)
         self._result_ttl_ms = round(settings.result_ttl_s * 1000)
         self._record_delay_ms = round(settings.record_delay_s * 1000)
 
+    def _secret(self) -> str:
+        """The link-signing secret: the one set, else one drawn at random once per store (so
+        links stay valid across restarts and every process sharing the store agrees)."""
+        if self.settings.signing_key:
+            return self.settings.signing_key
+
+        def change(value: Any) -> tuple[Any, str]:
+            if value is not None:
+                return UNCHANGED, str(value)
+            drawn = secrets.token_hex(32)
+            return drawn, drawn
+
+        return self.store.update(*SECRET, change)
+
     def reset(self, rewind_clock: bool = False) -> None:
-        """Forget tasks, journals, rules, credits and rate-limit windows; the clock stays unless
-        `rewind_clock` (a manual clock goes back to its start, for test isolation)."""
-        rewind = getattr(self.clock, "rewind", None)
-        if rewind_clock and rewind is not None:
-            rewind()
+        """Forget tasks, journals, rules, credits, rate-limit windows and pending callbacks;
+        the clock stays unless `rewind_clock` (a manual clock goes back to its start, for test
+        isolation). Task ids are never reused by a durable store, even after a reset."""
+        kept = [(doc, self.store.read(*doc)) for doc in (SECRET, CLOCK_STATE)]
         self.store.clear()
-        self.accounts.reset()
-        self.limiter.reset()
-        self.rules.reset()
-        self.requests.clear()
-        self.callbacks.clear()
-        self.dispatcher.reset()
-        self._ids = random.Random(self.settings.seed)
+        for doc, value in kept:
+            if value is not None:
+                self.store.update(*doc, _put(value))
+        if rewind_clock:
+            self.clock.rewind()
         self._jitter = random.Random(self.settings.seed + 1)
 
     # ---- requests ---------------------------------------------------------------------------
@@ -166,12 +187,33 @@ class Fake:
         """The per-key rate limit of a provider's task creation (RateLimited beyond it)."""
         self.limiter.hit(f"{provider}\0{account.api_key}", self.clock.now_ms())
 
+    def unique_bits(self, name: str) -> int:
+        """128 bits never drawn before from this store for `name` (ids of tasks, assets): the
+        seed and the store's counter decide them, so a run is reproducible and no id repeats
+        across restarts or processes."""
+        return self._bits(name, self.store.next_number(name))
+
+    def _bits(self, name: str, number: int) -> int:
+        seed = f"{self.settings.seed}:{name}:{number}".encode()
+        return int.from_bytes(hashlib.blake2b(seed, digest_size=16).digest(), "big")
+
     def _new_id(self, provider: str) -> str:
-        dialect = self.dialects[provider]
-        while True:
-            task_id = dialect.task_id(self._ids.getrandbits(128))
-            if not self.store.used(task_id):
-                return task_id
+        number = self.store.next_number("task-ids")
+        if number % EVICT_EVERY == 0:
+            self.evict()
+        return self.dialects[provider].task_id(self._bits("task-ids", number))
+
+    def evict(self) -> int:
+        """Forget every provider's tasks older than its retention, and blobs older than the
+        longest retention (fake time); how many tasks went."""
+        now = self.clock.now_ms()
+        gone, longest = 0, 0.0
+        for name, dialect in self.dialects.items():
+            kept_s = dialect.retention_s or self.settings.retention_s
+            longest = max(longest, kept_s)
+            gone += self.store.evict(name, now - round(kept_s * 1000))
+        self.store.evict_blobs(now - round((longest + 86_400) * 1000))
+        return gone
 
     def _own_file(self, url: str) -> bytes | None:
         """The bytes behind a result URL of this fake, when it names a finished image."""
@@ -262,7 +304,9 @@ class Fake:
             else (self.settings.seed, task_id)
         )
         complete = now + phases.complete
-        account.charge(order.cost, now, refund_at=complete if failure is not None else None)
+        self.accounts.charge(
+            account.api_key, order.cost, now, refund_at=complete if failure is not None else None
+        )
         task = Task(
             task_id=task_id,
             provider=order.provider,
@@ -302,7 +346,7 @@ class Fake:
             images.key_of("blob", images.digest(edit[1])),
         )
         for key, data in zip(keys, edit, strict=True):
-            self.store.put_blob(key, data)
+            self.store.put_blob(key, data, self.clock.now_ms())
         return keys
 
     async def _fetch(self, url: str, limit: int) -> bytes | None:
@@ -331,7 +375,8 @@ class Fake:
         return self.files.result_urls(task, self._result_ttl_ms)
 
     def credit(self, account: Account) -> int:
-        return account.balance(self.clock.now_ms())
+        """The account's balance now (as stored now: a charge since it was read counts)."""
+        return self.accounts.balance(account.api_key, self.clock.now_ms())
 
     def download_link(self, account: Account, url: str) -> str:
         """A fresh short-lived link for a result file of this account's task."""
@@ -435,7 +480,7 @@ class Fake:
         )
         self.store.replace(ended)
         if task.failure is None:
-            self.accounts.authenticate(task.api_key).refund(task.credits, now)
+            self.accounts.refund(task.api_key, task.credits, now)
         return ended
 
     def forget_account(self, api_key: str) -> int:
@@ -462,6 +507,11 @@ class Fake:
         task = self.task(task_id)
         await self.advance(max(0, task.complete_ms - self.clock.now_ms()) / 1000)
         return task
+
+
+def _put(value: Any) -> Callable[[Any], tuple[Any, None]]:
+    """A document change that sets `value`."""
+    return lambda _: (value, None)
 
 
 def _character_key(reference: str | None, content: bytes | None, task_id: str) -> int:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar, cast
 
-T = TypeVar("T")
+from ideogram_mock.stores.base import Store
 
 
 # NamedTuples of strings and numbers: CPython's GC stops tracking such tuples, so a full
@@ -40,33 +39,38 @@ class CallbackAttempt(NamedTuple):
     body: dict[str, Any]
 
 
-class Journal(Generic[T]):
-    def __init__(self, size: int) -> None:
-        self._items: deque[T] = deque(maxlen=size)
-        self._seq = 0
+E = TypeVar("E", RequestEntry, CallbackAttempt)
 
-    def next_seq(self) -> int:
-        self._seq += 1
-        return self._seq
 
-    def append(self, item: T) -> None:
-        self._items.append(item)
+class Journal(Generic[E]):
+    """A named journal in the store, read back as entries of one kind; a `seq` field is the
+    store's sequence number (entries are appended with seq 0)."""
 
-    def __iter__(self) -> Iterator[T]:
-        return iter(self._items)
+    def __init__(self, store: Store, name: str, kind: type[E], size: int) -> None:
+        self.store = store
+        self.name = name
+        self.kind: type[E] = kind
+        self.size = size
+        self._sequenced = "seq" in kind._fields
+
+    def append(self, item: E) -> None:
+        self.store.append(self.name, item, self.size)
+
+    def _entry(self, seq: int, raw: tuple[Any, ...]) -> E:
+        item: Any = raw if type(raw) is self.kind else self.kind(*raw)
+        if self._sequenced and item[0] != seq:
+            item = item._replace(seq=seq)
+        return cast(E, item)
+
+    def __iter__(self) -> Iterator[E]:
+        return (self._entry(seq, raw) for seq, raw in self.store.entries(self.name))
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self.store.entries(self.name))
 
-    def keep(self, wanted: Callable[[T], bool]) -> None:
+    def keep(self, wanted: Callable[[E], bool]) -> None:
         """Keep only the entries `wanted` accepts (order kept)."""
-        kept = [item for item in self._items if wanted(item)]
-        self._items.clear()
-        self._items.extend(kept)
-
-    def clear(self) -> None:
-        self._items.clear()
-        self._seq = 0
+        self.store.retain(self.name, lambda raw: wanted(self._entry(0, raw)))
 
 
 def as_json(item: RequestEntry | CallbackAttempt) -> dict[str, Any]:

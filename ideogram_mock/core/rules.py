@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ideogram_mock.core.dialect import Wording
 from ideogram_mock.core.errors import InvalidInput, RuleNotFound
 from ideogram_mock.core.numbers import ascii_int
 from ideogram_mock.core.tasks import Failure
+from ideogram_mock.stores.base import UNCHANGED, Store
+
+R = TypeVar("R")
 
 KINDS = ("code", "latency", "drop", "gateway")
 # In-band triggers for clients that cannot reach the control API, written in the prompt:
@@ -153,58 +157,108 @@ def rule_from_json(rule_id: str, body: Mapping[str, Any], wordings: Mapping[str,
     )
 
 
+KIND, BOOK = "rules", "book"
+
+
+def _stored(rule: Rule) -> dict[str, Any]:
+    out = dataclasses.asdict(rule)
+    out["failure"] = None if rule.failure is None else [rule.failure.code, rule.failure.msg]
+    return out
+
+
+def _loaded(value: Mapping[str, Any]) -> Rule:
+    fields = dict(value)
+    failure = fields.pop("failure")
+    return Rule(failure=None if failure is None else Failure(*failure), **fields)
+
+
 class RuleBook:
-    """Rules in the order added; the first matching one with uses left applies."""
+    """Rules in the order added; the first matching one with uses left applies. The book is
+    one document in the store (the rules and the maintenance switch), changed atomically:
+    a rule meant for one use is used once even when several processes take rules."""
 
-    def __init__(self, wordings: Mapping[str, Wording]) -> None:
+    def __init__(self, store: Store, wordings: Mapping[str, Wording]) -> None:
+        self.store = store
         self.wordings = wordings
-        self._rules: list[Rule] = []
-        self._next_id = 0
-        self.maintenance = False
 
-    def reset(self) -> None:
-        self._rules.clear()
-        self.maintenance = False
+    def _book(self) -> dict[str, Any]:
+        return self.store.read(KIND, BOOK) or {"maintenance": False, "rules": []}
+
+    def _change(self, change: Callable[[dict[str, Any]], tuple[dict[str, Any], R]]) -> R:
+        def apply(value: Any) -> tuple[Any, R]:
+            book = value or {"maintenance": False, "rules": []}
+            return change(book)
+
+        return self.store.update(KIND, BOOK, apply)
+
+    @property
+    def maintenance(self) -> bool:
+        return bool(self._book()["maintenance"])
+
+    @maintenance.setter
+    def maintenance(self, enabled: bool) -> None:
+        self._change(lambda book: ({**book, "maintenance": enabled}, None))
 
     def add(self, body: Mapping[str, Any]) -> Rule:
-        self._next_id += 1
-        rule = rule_from_json(f"rule-{self._next_id}", body, self.wordings)
-        self._rules.append(rule)
-        return rule
+        # Rule ids come from a counter: a durable store never hands one out twice.
+        rule = rule_from_json("", body, self.wordings)
+        rule.id = f"rule-{self.store.next_number('rule-ids')}"
+
+        def change(book: dict[str, Any]) -> tuple[dict[str, Any], Rule]:
+            return {**book, "rules": [*book["rules"], _stored(rule)]}, rule
+
+        return self._change(change)
 
     def all(self) -> list[Rule]:
-        return list(self._rules)
+        return [_loaded(r) for r in self._book()["rules"]]
 
     def delete(self, rule_id: str) -> None:
         """Remove a rule, or raise RuleNotFound."""
-        before = len(self._rules)
-        self._rules = [r for r in self._rules if r.id != rule_id]
-        if len(self._rules) == before:
-            raise RuleNotFound(f"no rule {rule_id}", "ruleId")
+
+        def change(book: dict[str, Any]) -> tuple[dict[str, Any], None]:
+            kept = [r for r in book["rules"] if r["id"] != rule_id]
+            if len(kept) == len(book["rules"]):
+                raise RuleNotFound(f"no rule {rule_id}", "ruleId")
+            return {**book, "rules": kept}, None
+
+        self._change(change)
 
     def forget(self, api_key: str) -> None:
         """Drop the rules scoped to one key."""
-        self._rules = [r for r in self._rules if r.api_key != api_key]
+        self._change(
+            lambda book: (
+                {**book, "rules": [r for r in book["rules"] if r["api_key"] != api_key]},
+                None,
+            )
+        )
 
     def clear(self) -> int:
-        removed = len(self._rules)
-        self._rules.clear()
-        return removed
+        return self._change(lambda book: ({**book, "rules": []}, len(book["rules"])))
 
     def _take(
         self, kinds: tuple[str, ...], endpoint: str | None, provider: str, *match: str | None
     ) -> Rule | None:
-        for rule in self._rules:
-            if rule.kind not in kinds:
-                continue
-            if endpoint is not None and rule.endpoint not in (endpoint, "*"):
-                continue
-            if rule.matches(provider, *match):
-                rule.used += 1
-                if rule.times is not None and rule.used >= rule.times:
-                    self._rules.remove(rule)
-                return rule
-        return None
+        def change(book: dict[str, Any]) -> tuple[Any, Rule | None]:
+            stored = book["rules"]
+            for i, value in enumerate(stored):
+                rule = _loaded(value)
+                if rule.kind not in kinds:
+                    continue
+                if endpoint is not None and rule.endpoint not in (endpoint, "*"):
+                    continue
+                if rule.matches(provider, *match):
+                    rule.used += 1
+                    rest = stored[:i] + stored[i + 1 :]
+                    if rule.times is None or rule.used < rule.times:
+                        rest.insert(i, _stored(rule))
+                    return {**book, "rules": rest}, rule
+            return UNCHANGED, None
+
+        return self._change(change)
+
+    def _any(self) -> bool:
+        book = self.store.read(KIND, BOOK)
+        return book is not None and bool(book["rules"])
 
     def take_fault(
         self,
@@ -215,7 +269,7 @@ class RuleBook:
         prompt: str | None,
     ) -> Rule | None:
         """The request fault for this request, used once; None when there is none."""
-        if not self._rules:
+        if not self._any():
             return None
         return self._take(KINDS, endpoint, provider, api_key, model, prompt)
 
@@ -229,7 +283,7 @@ class RuleBook:
         self, provider: str, api_key: str | None, model: str | None, prompt: str | None
     ) -> Rule | None:
         """The outcome rule for a new task, used once; None means the default success."""
-        if not self._rules:
+        if not self._any():
             return None
         return self._take(("outcome",), None, provider, api_key, model, prompt)
 

@@ -25,6 +25,7 @@ from ideogram_mock.server.outbound import HttpFetcher, HttpxSender
 from ideogram_mock.server.routes import build_routes
 from ideogram_mock.server.spec import CONTROL, Operation, load_spec
 from ideogram_mock.settings import Settings
+from ideogram_mock.stores import open_store
 
 # Served even with the control API off: result files, health and the specs.
 PUBLIC_OPS = ("downloadFile", "health", "openapiDocument")
@@ -38,6 +39,8 @@ def make_fake(settings: Settings | None = None, **options: Any) -> Fake:
     dialects = [p.make_dialect(settings) for p in selected(settings.providers)]
     options.setdefault("sender", HttpxSender())
     options.setdefault("fetcher", HttpFetcher(HostPolicy(settings.fetch_hosts).allows))
+    if "store" not in options:
+        options["store"] = open_store(settings.store)
     return Fake(settings, dialects, **options)
 
 
@@ -106,6 +109,8 @@ def create_app(settings: Settings | None = None, *, fake: Fake | None = None) ->
                 tg.cancel_scope.cancel()
         finally:
             logs.flush()
+            # In-flight callback attempts were cancelled and released; what is pending stays
+            # in a durable store for the next start.
             await fake.dispatcher.aclose()
 
     app = Starlette(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import dataclasses
 import gc
 import ipaddress
 import logging
+import os
+import pickle
 import socket
 import sys
 from collections.abc import Sequence
@@ -15,7 +18,19 @@ from typing import Any
 from ideogram_mock import __version__
 from ideogram_mock.providers import PROVIDERS, selected
 from ideogram_mock.server import logs
-from ideogram_mock.settings import ENV_PREFIX, RateLimit, Settings, from_env, from_toml
+from ideogram_mock.settings import (
+    ENV_PREFIX,
+    SERVE_STORE,
+    RateLimit,
+    Settings,
+    from_env,
+    from_toml,
+)
+from ideogram_mock.stores.base import StoreUnavailable
+
+# How `serve --workers N` hands its settings to the worker processes it starts.
+WORKER_SETTINGS = "_IDEOGRAM_MOCK_WORKER_SETTINGS"
+WORKER_LOG = "_IDEOGRAM_MOCK_WORKER_LOG"
 
 
 class _QuietDrops(logging.Filter):
@@ -167,6 +182,23 @@ def _serve_parser(sub: Any) -> None:
         dest="signing_key",
         help="secret that signs result and asset links (default: random per process)",
     )
+    p.add_argument(
+        "--body-timeout",
+        type=float,
+        dest="body_timeout_s",
+        help="seconds a request body may take to arrive in full; a slower one is dropped",
+    )
+    p.add_argument(
+        "--store",
+        help="where state lives: memory, sqlite:///PATH (survives restarts; several workers "
+        "on one host) or redis://HOST:PORT/DB (several hosts) "
+        f"(default {SERVE_STORE}, in the working directory)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes sharing the store (needs sqlite or redis; default 1)",
+    )
     _show_defaults(p)
     p.add_argument(
         "--log-format",
@@ -234,7 +266,8 @@ def serve(args: argparse.Namespace) -> int:
     try:
         if isinstance(overrides.get("rate_limit"), str):
             overrides["rate_limit"] = RateLimit.parse(overrides["rate_limit"])
-        base = from_toml(args.config) if args.config else None
+        base = from_toml(args.config) if args.config else {}
+        base.setdefault("store", SERVE_STORE)  # `serve` keeps its state unless told not to
         settings = from_env(None, base, **overrides)
         served = selected(settings.providers)
     except (ValueError, OSError) as exc:
@@ -251,12 +284,11 @@ def serve(args: argparse.Namespace) -> int:
         )
         return 2
     settings = settings.replace(port=sock.getsockname()[1])
-    app = create_app(settings)
-    # Everything built so far (specs, validators) lives as long as the process: keep it out
-    # of every future collection.
-    gc.collect()
-    gc.freeze()
-    logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
+    try:
+        app = create_app(settings)
+    except (ValueError, OSError, StoreUnavailable) as exc:
+        print(f"ideogram-mock: cannot open the store {settings.store}: {exc}", file=sys.stderr)
+        return 2
     logs.configure(args.log_format, args.quiet)
     for provider in served:
         print(
@@ -284,9 +316,55 @@ def serve(args: argparse.Namespace) -> int:
         f"rate limit {settings.rate_limit or 'off'}, errors as {settings.http_status}",
         flush=True,
     )
+    print(
+        f"ideogram-mock: state in {app.state.fake.store.location}"
+        + (f", {settings.workers} workers" if settings.workers > 1 else ""),
+        flush=True,
+    )
+    logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
+    if settings.workers > 1:
+        return _serve_workers(settings, sock, args)
+    # Everything built so far (specs, validators) lives as long as the process: keep it out
+    # of every future collection.
+    gc.collect()
+    gc.freeze()
     config = uvicorn.Config(app, log_level=args.log_level, lifespan="on", access_log=False)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
+
+
+def _serve_workers(settings: Settings, sock: socket.socket, args: argparse.Namespace) -> int:
+    """N uvicorn worker processes on one listening socket and one store; each builds its own
+    app from the settings handed down in the environment (see `worker_app`)."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    os.environ[WORKER_SETTINGS] = base64.b64encode(pickle.dumps(settings)).decode()
+    os.environ[WORKER_LOG] = f"{args.log_format}:{int(args.quiet)}"
+    config = uvicorn.Config(
+        "ideogram_mock.server.cli:worker_app",
+        factory=True,
+        workers=settings.workers,
+        log_level=args.log_level,
+        lifespan="on",
+        access_log=False,
+    )
+    Multiprocess(config, sockets=[sock]).run()
+    return 0
+
+
+def worker_app() -> Any:
+    """One worker's app (uvicorn calls this in each worker process)."""
+    from ideogram_mock.server.app import create_app
+
+    settings = pickle.loads(base64.b64decode(os.environ[WORKER_SETTINGS]))
+    fmt, _, quiet = os.environ.get(WORKER_LOG, "json:0").partition(":")
+    logs.configure(fmt, quiet == "1")
+    logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
+    app = create_app(settings)
+    gc.collect()
+    gc.freeze()
+    return app
 
 
 def _loopback(host: str) -> bool:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from ideogram_mock.core.engine import Fake
@@ -27,7 +28,8 @@ from ideogram_mock.core.images import MEDIA_TYPES
 from ideogram_mock.core.journal import CallbackAttempt, RequestEntry, as_json
 from ideogram_mock.core.tasks import Task
 from ideogram_mock.providers import PROVIDERS
-from ideogram_mock.server.httpio import is_json, parse_json, read_body
+from ideogram_mock.server.endpoint import HangUp
+from ideogram_mock.server.httpio import BodyTimeout, is_json, parse_json, read_body
 from ideogram_mock.server.routes import Endpoint
 from ideogram_mock.server.spec import CONTROL, Operation, load_document
 
@@ -137,6 +139,8 @@ class Control:
             "providers": list(self.fake.dialects),
             "clock": self.fake.clock.mode,
             "tasks": len(self.fake.store),
+            "store": self.fake.store.kind,
+            "pid": os.getpid(),
         }
 
     async def openapi_document(self, request: Request, op: Operation) -> Any:
@@ -151,7 +155,9 @@ class Control:
         return document
 
     async def _body(self, request: Request, op: Operation) -> Any:
-        raw = await read_body(request, self.fake.settings.max_body_bytes)
+        raw = await read_body(
+            request, self.fake.settings.max_body_bytes, self.fake.settings.body_timeout_s
+        )
         if raw is None:
             raise ControlError(413, "request body is too large")
         body = parse_json(raw)
@@ -295,6 +301,8 @@ class Control:
                 result = await handler(request, op)
             except ControlError as exc:
                 return control_error(exc.status, exc.error, exc.field)
+            except (BodyTimeout, ClientDisconnect):
+                return HangUp()  # the client is gone, or its body never came
             except DomainError as exc:
                 status = STATUS.get(type(exc))
                 if status is not None:

@@ -9,13 +9,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from ideogram_mock.core.engine import Fake
 from ideogram_mock.core.errors import ConnectionDropped, DomainError, GatewayFailure
 from ideogram_mock.core.journal import RequestEntry
 from ideogram_mock.server import logs
+from ideogram_mock.server.httpio import BodyTimeout
 from ideogram_mock.server.logs import key_hash
 from ideogram_mock.server.spec import Operation
 
@@ -84,6 +86,25 @@ class Dialect(Protocol):
         ...
 
 
+CLIENT_GONE = "the client disconnected before its request was read"
+
+
+async def hang_up(send: Send) -> None:
+    """Close the connection without an answer: a promised body that never comes makes the
+    server close it."""
+    await send({"type": "http.response.start", "status": 200, "headers": DROP_HEADERS})
+
+
+class HangUp(Response):
+    """A starlette answer that is no answer: the connection is closed (see hang_up)."""
+
+    def __init__(self) -> None:
+        super().__init__(b"")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await hang_up(send)
+
+
 class ProviderEndpoint:
     """A raw ASGI endpoint (starlette routes it without its per-request wrappers)."""
 
@@ -108,8 +129,13 @@ class ProviderEndpoint:
         except ConnectionDropped as exc:
             call.fault = str(exc) + ":drop"
             self._journal(call, 0, None, started)
-            # A promised body that never comes: the server must close the connection.
-            await send({"type": "http.response.start", "status": 200, "headers": DROP_HEADERS})
+            await hang_up(send)
+            return
+        except (BodyTimeout, ClientDisconnect) as exc:
+            # Nothing is answered: the client is gone, or its body never came.
+            call.warning = str(exc) if isinstance(exc, BodyTimeout) else CLIENT_GONE
+            self._journal(call, 0, None, started)
+            await hang_up(send)
             return
         except DomainError as exc:
             answer = self.dialect.refuse(exc)
@@ -148,7 +174,7 @@ class ProviderEndpoint:
             )
         journal.append(
             RequestEntry(
-                journal.next_seq(),
+                0,  # the journal numbers its entries
                 self.fake.clock.now_ms(),
                 self.dialect.name,
                 call.op.method,

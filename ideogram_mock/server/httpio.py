@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl
 
+import anyio
 import orjson
 from starlette.requests import Request
 from starlette.types import Scope
@@ -35,18 +36,29 @@ def query(scope: Scope) -> dict[str, str]:
     return dict(parse_qsl(text, keep_blank_values=True))
 
 
-async def read_body(request: Request, limit: int) -> bytes | None:
-    """The body, or None when it is larger than `limit` bytes (read no further)."""
+class BodyTimeout(Exception):
+    """The body did not fully arrive in time (shorter than its Content-Length, or a chunked
+    body with no end): the request is dropped, not answered."""
+
+
+async def read_body(request: Request, limit: int, timeout_s: float) -> bytes | None:
+    """The body, or None when it is larger than `limit` bytes (read no further). BodyTimeout
+    when it has not all arrived within `timeout_s`; starlette's ClientDisconnect when the
+    client went away first."""
     declared = request.headers.get("content-length")
     size = ascii_int(declared)
     if size is not None and size > limit:
         return None
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
+    try:
+        with anyio.fail_after(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    return None
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTimeout(f"the body did not arrive within {timeout_s:g} s") from None
     return b"".join(chunks)
 
 

@@ -116,7 +116,9 @@ class KieApi:
 
     # ---- handlers -----------------------------------------------------------------------------
     async def _json_body(self, call: Call) -> Any:
-        raw = await read_body(call.request, self.fake.settings.max_body_bytes)
+        raw = await read_body(
+            call.request, self.fake.settings.max_body_bytes, self.fake.settings.body_timeout_s
+        )
         if raw is None:
             raise KieError(413)
         return parse_json(raw)

@@ -28,6 +28,8 @@ def signature(key: str, task_id: str, timestamp: str) -> str:
 class KieDialect:
     name = NAME
     wording = WORDING
+    # How long a task is kept in fake time (None: the --retention setting).
+    retention_s: float | None = None
 
     def __init__(self, settings: Settings) -> None:
         self.hmac_key = settings.webhook_hmac_key

@@ -7,7 +7,6 @@ import base64
 import binascii
 import io
 import math
-import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,7 +94,6 @@ class ScenarioApi:
 
     def __init__(self, fake: Fake) -> None:
         self.fake = fake
-        self._ids = random.Random(fake.settings.seed + 7)
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -154,7 +152,11 @@ class ScenarioApi:
 
     # ---- helpers -------------------------------------------------------------------------------
     async def _body(self, call: Call, limit: int) -> Any:
-        raw = await read_body(call.request, max(self.fake.settings.max_body_bytes, limit))
+        raw = await read_body(
+            call.request,
+            max(self.fake.settings.max_body_bytes, limit),
+            self.fake.settings.body_timeout_s,
+        )
         if raw is None:
             raise ScenarioError(413)
         body = parse_json(raw)
@@ -255,11 +257,9 @@ class ScenarioApi:
             formats = ", ".join(UPLOAD_FORMATS)
             raise ScenarioError(400, f"image must be a {formats} image", "image")
         blob = images.key_of("blob", images.digest(data))
-        self.fake.store.put_blob(blob, data)
-        while True:
-            asset_id = "asset_" + base62(self._ids.getrandbits(128), 22)
-            if self.fake.store.get_blob(_record_key(asset_id)) is None:
-                break
+        now = self.fake.clock.now_ms()
+        self.fake.store.put_blob(blob, data, now)
+        asset_id = "asset_" + base62(self.fake.unique_bits("asset-ids"), 22)
         stored = Stored(
             asset_id=asset_id,
             api_key=account.api_key,
@@ -268,10 +268,10 @@ class ScenarioApi:
             width=picture.width,
             height=picture.height,
             size=len(data),
-            created_ms=self.fake.clock.now_ms(),
+            created_ms=now,
             blob=blob,
         )
-        self.fake.store.put_blob(_record_key(asset_id), orjson.dumps(stored.__dict__))
+        self.fake.store.put_blob(_record_key(asset_id), orjson.dumps(stored.__dict__), now)
         return {"asset": self._view(asset_id, account.api_key)}
 
     async def get_asset(self, call: Call) -> Any:

@@ -27,6 +27,8 @@ def base62(bits: int, width: int) -> str:
 class ScenarioDialect:
     name = NAME
     wording = WORDING
+    # How long a task is kept in fake time (None: the --retention setting).
+    retention_s: float | None = None
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

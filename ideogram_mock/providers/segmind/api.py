@@ -194,7 +194,7 @@ class SegmindApi:
         ctype = call.request.headers.get("content-type", "").split(";")[0].strip().lower()
         form = ctype in FORM_TYPES
         limit = max(self.fake.settings.max_body_bytes, MAX_FORM_BYTES if form else 0)
-        raw = await read_body(call.request, limit)
+        raw = await read_body(call.request, limit, self.fake.settings.body_timeout_s)
         if raw is None:
             raise SegmindError(413)
         if form:

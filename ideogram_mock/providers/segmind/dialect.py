@@ -10,13 +10,15 @@ import orjson
 from ideogram_mock.core.dialect import Delivery
 from ideogram_mock.core.tasks import Stage, Task
 from ideogram_mock.providers.segmind import records
-from ideogram_mock.providers.segmind.models import NAME, STATUSES, WORDING
+from ideogram_mock.providers.segmind.models import NAME, RESULT_TTL_S, STATUSES, WORDING
 from ideogram_mock.settings import Settings
 
 
 class SegmindDialect:
     name = NAME
     wording = WORDING
+    # How long a task is kept in fake time (None: the --retention setting).
+    retention_s: float | None = RESULT_TTL_S
 
     def __init__(self, settings: Settings) -> None:
         self.base_url = settings.base_url

@@ -1,0 +1,310 @@
+"""State in a Redis server: several fakes on several hosts share it. Every change that reads
+before it writes is one Lua script or a WATCH/MULTI transaction, so it is atomic across them.
+
+Keys (all under the prefix, `ideogram-mock:` unless the URL says `?prefix=…`):
+tasks (hash id → task), task-order (zset by creation), ends:<provider> (zset by end time),
+blobs / blob-at, counters (hash), doc:<kind> (hash key → JSON), journal:<name> (list of
+[seq, entry]), queue (zset of due ids by due time), claimed (zset by lease end, wall time),
+items (hash id → [due, task, url, attempt]).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+import orjson
+
+from ideogram_mock.core.tasks import Task
+from ideogram_mock.stores.base import UNCHANGED, Change, Claim, R, StoreUnavailable
+from ideogram_mock.stores.codec import task_from_bytes, task_to_bytes
+
+try:
+    import redis
+except ImportError:  # pragma: no cover - the extra is not installed
+    redis = None  # type: ignore[assignment]
+
+# KEYS: tasks, task-order, ends:<provider>. ARGV: id, data, complete_ms, replace?
+_PUT_TASK = """
+local exists = redis.call('HEXISTS', KEYS[1], ARGV[1])
+if ARGV[4] == '1' then
+  if exists == 0 then return 0 end
+else
+  if exists == 1 then return 0 end
+  local n = redis.call('HINCRBY', KEYS[4], 'task-order', 1)
+  redis.call('ZADD', KEYS[2], n, ARGV[1])
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+return 1
+"""
+# KEYS: tasks, task-order, ends:<provider>. ARGV: before_ms
+_EVICT = """
+local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[1], 'LIMIT', 0, 10000)
+for _, id in ipairs(gone) do
+  redis.call('HDEL', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZREM', KEYS[3], id)
+end
+return #gone
+"""
+# KEYS: queue, claimed, items. ARGV: now_ms, wall, lease_end. Claims whose lease ended go back
+# to the queue first; then every due delivery moves to `claimed` until its lease ends.
+_CLAIM = """
+local lost = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+for _, id in ipairs(lost) do
+  local item = cjson.decode(redis.call('HGET', KEYS[3], id))
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZADD', KEYS[1], item[1], id)
+end
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local out = {}
+for _, id in ipairs(due) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZADD', KEYS[2], ARGV[3], id)
+  table.insert(out, id)
+  table.insert(out, redis.call('HGET', KEYS[3], id))
+end
+return out
+"""
+# KEYS: queue, claimed, items. ARGV: id, retry_at ('' drops it), item JSON of the retry
+_SETTLE = """
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
+if ARGV[2] == '' then
+  redis.call('HDEL', KEYS[3], ARGV[1])
+else
+  redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+end
+return 1
+"""
+# KEYS: journal list, its seq key. ARGV: entry JSON, keep
+_APPEND = """
+local seq = redis.call('INCR', KEYS[2])
+redis.call('RPUSH', KEYS[1], '[' .. seq .. ',' .. ARGV[1] .. ']')
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
+return seq
+"""
+_SIGNED = 1 << 63
+
+
+class RedisStore:
+    kind = "redis"
+    durable = True
+
+    def __init__(self, url: str) -> None:
+        if redis is None:
+            raise StoreUnavailable(
+                "the Redis store needs redis-py: pip install 'ideogram-mock[redis]'"
+            )
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        self.prefix = query.pop("prefix", ["ideogram-mock"])[0] + ":"
+        rest = "&".join(f"{k}={v}" for k, values in query.items() for v in values)
+        clean = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, ""))
+        self.location = clean
+        # Typed loosely: redis-py's own annotations mix bytes and str answers.
+        self._r: Any = redis.Redis.from_url(clean, socket_timeout=10, socket_connect_timeout=5)
+        try:
+            self._r.ping()
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"{clean}: {exc}") from None
+        self._put_task: Any = self._r.register_script(_PUT_TASK)
+        self._evict = self._r.register_script(_EVICT)
+        self._claim = self._r.register_script(_CLAIM)
+        self._settle = self._r.register_script(_SETTLE)
+        self._append = self._r.register_script(_APPEND)
+
+    def _k(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    # ---- tasks ----------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return int(self._r.hlen(self._k("tasks")))
+
+    def __iter__(self) -> Iterator[Task]:
+        ids = self._r.zrange(self._k("task-order"), 0, -1)
+        for start in range(0, len(ids), 500):
+            for data in self._r.hmget(self._k("tasks"), ids[start : start + 500]):
+                if data is not None:
+                    yield task_from_bytes(data)
+
+    def _put(self, task: Task, replace: bool) -> bool:
+        keys = [
+            self._k("tasks"),
+            self._k("task-order"),
+            self._k("ends", task.provider),
+            self._k("counters"),
+        ]
+        args: list[str | bytes | int] = [
+            task.task_id, task_to_bytes(task), task.complete_ms, "1" if replace else "0"
+        ]  # fmt: skip
+        return bool(self._put_task(keys=keys, args=args))
+
+    def add(self, task: Task) -> None:
+        if not self._put(task, replace=False):
+            raise KeyError(f"task {task.task_id} exists")
+
+    def get(self, task_id: str) -> Task | None:
+        data = self._r.hget(self._k("tasks"), task_id)
+        return None if data is None else task_from_bytes(data)
+
+    def replace(self, task: Task) -> None:
+        if not self._put(task, replace=True):
+            raise KeyError(f"no task {task.task_id}")
+
+    def remove(self, task_id: str) -> None:
+        task = self.get(task_id)
+        pipe = self._r.pipeline()
+        pipe.hdel(self._k("tasks"), task_id)
+        pipe.zrem(self._k("task-order"), task_id)
+        if task is not None:
+            pipe.zrem(self._k("ends", task.provider), task_id)
+        pipe.execute()
+
+    def evict(self, provider: str, ended_before_ms: int) -> int:
+        keys = [self._k("tasks"), self._k("task-order"), self._k("ends", provider)]
+        gone = 0
+        while True:
+            batch = int(self._evict(keys=keys, args=[ended_before_ms]))
+            gone += batch
+            if batch < 10_000:
+                return gone
+
+    # ---- blobs ----------------------------------------------------------------------------
+    def put_blob(self, key: int, data: bytes, at_ms: int = 0) -> None:
+        pipe = self._r.pipeline()
+        pipe.hset(self._k("blobs"), str(key), data)
+        pipe.zadd(self._k("blob-at"), {str(key): at_ms})
+        pipe.execute()
+
+    def get_blob(self, key: int) -> bytes | None:
+        data = self._r.hget(self._k("blobs"), str(key))
+        return None if data is None else bytes(data)
+
+    def evict_blobs(self, before_ms: int) -> int:
+        keys = self._r.zrangebyscore(self._k("blob-at"), "-inf", f"({before_ms}")
+        if keys:
+            pipe = self._r.pipeline()
+            pipe.hdel(self._k("blobs"), *keys)
+            pipe.zrem(self._k("blob-at"), *keys)
+            pipe.execute()
+        return len(keys)
+
+    # ---- counters and documents -----------------------------------------------------------
+    def next_number(self, name: str) -> int:
+        return int(self._r.hincrby(self._k("counters"), name, 1))
+
+    def read(self, kind: str, key: str) -> Any:
+        data = self._r.hget(self._k("doc", kind), key)
+        return None if data is None else orjson.loads(data)
+
+    def update(self, kind: str, key: str, change: Change[R]) -> R:
+        name = self._k("doc", kind)
+        with self._r.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(name)
+                    data = pipe.hget(name, key)
+                    new, result = change(None if data is None else orjson.loads(data))
+                    pipe.multi()
+                    if new is None:
+                        pipe.hdel(name, key)
+                    elif new is not UNCHANGED:
+                        pipe.hset(name, key, orjson.dumps(new))
+                    pipe.execute()
+                    return result
+                except redis.WatchError:
+                    continue  # another process changed it first: read again
+                finally:
+                    pipe.reset()
+
+    def documents(self, kind: str) -> list[tuple[str, Any]]:
+        found = self._r.hgetall(self._k("doc", kind))
+        return sorted((k.decode(), orjson.loads(v)) for k, v in found.items())
+
+    # ---- journals -------------------------------------------------------------------------
+    def append(self, journal: str, entry: tuple[Any, ...], keep: int) -> None:
+        keys = [self._k("journal", journal), self._k("journal-seq", journal)]
+        self._append(keys=keys, args=[orjson.dumps(list(entry)), keep])
+
+    def entries(self, journal: str) -> list[tuple[int, tuple[Any, ...]]]:
+        rows = (orjson.loads(r) for r in self._r.lrange(self._k("journal", journal), 0, -1))
+        return [(int(seq), tuple(entry)) for seq, entry in rows]
+
+    def retain(self, journal: str, wanted: Callable[[tuple[Any, ...]], bool]) -> None:
+        name = self._k("journal", journal)
+        with self._r.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(name)
+                    rows = pipe.lrange(name, 0, -1)
+                    kept = [r for r in rows if wanted(tuple(orjson.loads(r)[1]))]
+                    pipe.multi()
+                    pipe.delete(name)
+                    if kept:
+                        pipe.rpush(name, *kept)
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue
+                finally:
+                    pipe.reset()
+
+    # ---- the callback queue ---------------------------------------------------------------
+    def _queue_keys(self) -> list[str]:
+        return [self._k("queue"), self._k("claimed"), self._k("items")]
+
+    def push(self, due_ms: int, task_id: str, url: str, attempt: int) -> None:
+        item_id = str(self.next_number("queue-ids"))
+        pipe = self._r.pipeline()
+        pipe.hset(self._k("items"), item_id, orjson.dumps([due_ms, task_id, url, attempt]))
+        pipe.zadd(self._k("queue"), {item_id: due_ms})
+        pipe.execute()
+
+    def claim(self, now_ms: int, lease_s: float) -> list[Claim]:
+        wall = time.time()
+        flat = self._claim(keys=self._queue_keys(), args=[now_ms, wall, wall + lease_s])
+        claims = []
+        for item_id, data in zip(flat[::2], flat[1::2], strict=True):
+            due, task_id, url, attempt = orjson.loads(data)
+            claims.append(Claim(int(item_id), int(due), task_id, url, int(attempt)))
+        return sorted(claims, key=lambda c: (c.due_ms, c.id))
+
+    def settle(self, claim: Claim, retry_at_ms: int | None) -> None:
+        item = b""
+        if retry_at_ms is not None:
+            item = orjson.dumps([retry_at_ms, claim.task_id, claim.url, claim.attempt + 1])
+        retry = "" if retry_at_ms is None else str(retry_at_ms)
+        self._settle(keys=self._queue_keys(), args=[claim.id, retry, item])
+
+    def release(self, claim: Claim) -> None:
+        item = orjson.dumps([claim.due_ms, claim.task_id, claim.url, claim.attempt])
+        self._settle(keys=self._queue_keys(), args=[claim.id, claim.due_ms, item])
+
+    def next_due(self) -> int | None:
+        first = self._r.zrange(self._k("queue"), 0, 0, withscores=True)
+        lost = self._r.zrangebyscore(self._k("claimed"), "-inf", time.time(), 0, 1)
+        if lost:  # a claim whose lease ended is due again at once
+            return 0
+        return int(first[0][1]) if first else None
+
+    def pending(self) -> int:
+        pipe = self._r.pipeline()
+        pipe.zcard(self._k("queue"))
+        pipe.zcard(self._k("claimed"))
+        return sum(int(n) for n in pipe.execute())
+
+    # ---- the whole ------------------------------------------------------------------------
+    def clear(self) -> None:
+        counters = self._k("counters")
+        names = list(self._r.scan_iter(match=self.prefix + "*", count=1000))
+        # The counters stay: no id is ever reused.
+        doomed = [n for n in names if n.decode() != counters]
+        for start in range(0, len(doomed), 500):
+            self._r.delete(*doomed[start : start + 500])
+
+    def close(self) -> None:
+        self._r.close()

@@ -1,0 +1,196 @@
+"""What every store promises (memory, SQLite, the real Redis server): the same answers, atomic
+changes, callbacks claimed once, state that a second handle on the same place sees."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ideogram_mock.core.engine import EVICT_EVERY
+from ideogram_mock.core.tasks import Failure, Task
+from ideogram_mock.stores import open_store
+from ideogram_mock.stores.base import UNCHANGED, Store, StoreUnavailable
+from tests.conftest import Kie, make_settings, store_url
+
+
+def _task(n: int, provider: str = "kie", complete_ms: int = 1_000, **changes: Any) -> Task:
+    fields: dict[str, Any] = {
+        "task_id": f"t{n}", "provider": provider, "api_key": "k",
+        "model": "ideogram/character", "request": '{"prompt":"p"}', "callback_url": None,
+        "created_ms": 0, "queuing_ms": 10, "generating_ms": 20, "complete_ms": complete_ms,
+        "num_images": 1, "size": (1024, 1024), "image_key": 2**64 - 1,
+        "character_key": 2**63 + 5, "edit": None, "credits": 9, "failure": None,
+        "rule_id": None,
+    }  # fmt: skip
+    fields.update(changes)
+    return Task(**fields)
+
+
+def test_stores_keep_tasks_in_creation_order_and_evict_by_provider_and_end(store: Store) -> None:
+    store.add(_task(1, complete_ms=500))
+    store.add(_task(2, provider="segmind", complete_ms=500))
+    failed = _task(3, failure=Failure("500", "boom"), edit=(1, 2**64 - 2), rule_id="rule-1")
+    store.add(failed)
+    with pytest.raises(KeyError):
+        store.add(_task(1))
+    assert [t.task_id for t in store] == ["t1", "t2", "t3"]
+    assert store.get("t3") == failed  # every field comes back as it went in
+    store.replace(_task(1, complete_ms=400, canceled=True))
+    assert store.get("t1") == _task(1, complete_ms=400, canceled=True)
+    with pytest.raises(KeyError):
+        store.replace(_task(9))
+    assert store.evict("kie", 450) == 1  # t1 ended at 400; segmind's t2 is not kie's
+    assert [t.task_id for t in store] == ["t2", "t3"]
+    store.remove("t2")
+    assert store.get("t2") is None
+    assert len(store) == 1
+
+
+def test_stores_keep_blobs_by_unsigned_key_and_evict_old_ones(store: Store) -> None:
+    store.put_blob(2**64 - 1, b"\x00edge", at_ms=10)
+    store.put_blob(0, b"zero", at_ms=100)
+    assert store.get_blob(2**64 - 1) == b"\x00edge"
+    assert store.get_blob(7) is None
+    assert store.evict_blobs(50) == 1
+    assert store.get_blob(2**64 - 1) is None
+    assert store.get_blob(0) == b"zero"
+
+
+def test_stores_update_documents_atomically_and_a_failed_change_leaves_them(store: Store) -> None:
+    assert store.update("account", "k", lambda v: ([5], "made")) == "made"
+    assert store.update("account", "k", lambda v: (UNCHANGED, v)) == [5]
+
+    def refuse(value: Any) -> tuple[Any, None]:
+        raise ValueError("no")
+
+    with pytest.raises(ValueError, match="no"):
+        store.update("account", "k", refuse)
+    assert store.read("account", "k") == [5]
+    store.update("account", "j", lambda v: ({"a": 1}, None))
+    assert store.documents("account") == [("j", {"a": 1}), ("k", [5])]
+    store.update("account", "k", lambda v: (None, None))
+    assert store.read("account", "k") is None
+
+
+def test_stores_count_exactly_under_concurrent_updates(store: Store) -> None:
+    def bump(value: Any) -> tuple[Any, None]:
+        return (value or 0) + 1, None
+
+    def work() -> None:
+        for _ in range(100):
+            store.update("counter", "n", bump)
+            store.next_number("ids")
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert store.read("counter", "n") == 400
+    assert store.next_number("ids") == 401
+
+
+def test_stores_journals_are_bounded_numbered_and_filterable(store: Store) -> None:
+    for n in range(150):
+        store.append("requests", (0, n, "kie"), keep=100)
+    kept = store.entries("requests")
+    # The memory store trims at once; the others may keep a few extra until their next trim.
+    assert 100 <= len(kept) <= 164
+    assert kept[-1] == (150, (0, 149, "kie"))
+    assert [seq for seq, _ in kept] == sorted(seq for seq, _ in kept)
+    store.retain("requests", lambda entry: entry[1] % 2 == 0)
+    assert all(entry[1] % 2 == 0 for _, entry in store.entries("requests"))
+
+
+def test_stores_claim_each_due_callback_once_and_retry_it(store: Store) -> None:
+    store.push(100, "t1", "http://127.0.0.1:9/cb", 1)
+    store.push(50, "t2", "http://127.0.0.1:9/cb", 1)
+    assert store.next_due() == 50
+    assert store.claim(40, lease_s=60) == []
+    (first,) = store.claim(60, lease_s=60)
+    assert (first.task_id, first.attempt) == ("t2", 1)
+    assert store.claim(200, lease_s=60)[0].task_id == "t1"  # t2 is still held
+    assert store.claim(200, lease_s=60) == []
+    assert store.pending() == 2
+    store.settle(first, retry_at_ms=300)
+    (retry,) = store.claim(300, lease_s=60)
+    assert (retry.task_id, retry.attempt) == ("t2", 2)
+    store.release(retry)  # cut short: due again at once
+    (again,) = store.claim(300, lease_s=60)
+    assert (again.task_id, again.attempt) == ("t2", 2)
+    store.settle(again, None)
+    assert store.pending() == 1
+
+
+def test_stores_clear_forgets_everything_but_durable_counters(store: Store) -> None:
+    store.add(_task(1))
+    store.put_blob(1, b"x")
+    store.update("account", "k", lambda v: ([1], None))
+    store.append("callbacks", ("kie",), keep=10)
+    store.push(1, "t1", "u", 1)
+    assert store.next_number("task-ids") == 1
+    store.clear()
+    assert (len(store), store.get_blob(1), store.read("account", "k")) == (0, None, None)
+    assert (store.entries("callbacks"), store.pending(), store.next_due()) == ([], 0, None)
+    store.append("callbacks", ("kie",), keep=10)
+    assert store.entries("callbacks")[0][0] == 1
+    assert store.next_number("task-ids") == (2 if store.durable else 1)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_durable_stores_are_shared_by_every_handle_on_one_place(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = store_url(kind, tmp_path, request)
+    one, two = open_store(url), open_store(url)
+    try:
+        one.add(_task(1))
+        one.push(0, "t1", "u", 1)
+        assert two.get("t1") == _task(1)
+        claimed = [one.claim(10, 60), two.claim(10, 60)]
+        assert sorted(len(c) for c in claimed) == [0, 1]  # exactly one handle got it
+        assert two.next_number("task-ids") == 1
+        assert one.next_number("task-ids") == 2
+    finally:
+        one.close()
+        two.close()
+    reopened = open_store(url)
+    assert reopened.get("t1") == _task(1)
+    assert reopened.pending() == 1  # held by a closed handle until its lease ends
+    assert reopened.claim(10, 60) == []
+    reopened.close()
+
+
+def test_a_lease_that_ends_makes_the_delivery_due_again(store: Store) -> None:
+    store.push(0, "t1", "u", 1)
+    assert len(store.claim(10, lease_s=-1)) == 1  # a lease already over: its process died
+    if store.durable:
+        (again,) = store.claim(10, lease_s=60)
+        assert again.task_id == "t1"
+
+
+def test_unknown_or_unreachable_stores_are_refused_clearly(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="memory, sqlite:///PATH or redis://"):
+        open_store("postgres://x")
+    with pytest.raises(ValueError, match="sqlite:///PATH"):
+        open_store("sqlite://relative")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(StoreUnavailable):
+        open_store(f"sqlite:///{tmp_path}/file/state.db")
+    with pytest.raises(StoreUnavailable):
+        open_store("redis://127.0.0.1:9/0")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("settings", [make_settings(retention_s=60.0, rate_limit=None)])
+async def test_tasks_older_than_their_retention_are_evicted_as_new_ones_come(kie: Kie) -> None:
+    old = await kie.create_id()
+    await kie.advance(120)  # ended long past the 60 s retention
+    assert (await kie.record(old))["code"] == 200  # nothing is evicted until tasks come
+    for _ in range(EVICT_EVERY):
+        await kie.create_id()
+    assert (await kie.record(old))["code"] == 422  # "recordInfo is null": forgotten
+    assert len(kie.fake.store) == EVICT_EVERY

@@ -165,8 +165,11 @@ class Fake:
         prompt: str | None = None,
     ) -> str | None:
         """Maintenance and scripted request faults, before anything else; returns the fault."""
-        if self.rules.maintenance:
+        maintenance, ruled = self.rules.state()
+        if maintenance:
             raise Maintenance("the maintenance switch is on")
+        if not ruled:
+            return None
         rule = self.rules.take_fault(provider, endpoint, api_key, model, prompt)
         if rule is None:
             return None

@@ -256,6 +256,13 @@ class RuleBook:
 
         return self._change(change)
 
+    def state(self) -> tuple[bool, bool]:
+        """Whether maintenance is on, and whether there are rules (one read of the book)."""
+        book = self.store.read(KIND, BOOK)
+        if book is None:
+            return False, False
+        return bool(book["maintenance"]), bool(book["rules"])
+
     def _any(self) -> bool:
         book = self.store.read(KIND, BOOK)
         return book is not None and bool(book["rules"])

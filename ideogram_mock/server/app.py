@@ -21,6 +21,7 @@ from ideogram_mock.providers import selected
 from ideogram_mock.server import logs
 from ideogram_mock.server.control import Control
 from ideogram_mock.server.endpoint import ProviderEndpoint
+from ideogram_mock.server.httpio import WATCH
 from ideogram_mock.server.outbound import HttpFetcher, HttpxSender
 from ideogram_mock.server.routes import build_routes
 from ideogram_mock.server.spec import CONTROL, Operation, load_spec
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, *, fake: Fake | None = None) ->
             async with anyio.create_task_group() as tg:
                 if fake.clock.mode != "manual":
                     tg.start_soon(fake.dispatcher.run)
+                tg.start_soon(WATCH.run)  # times out request bodies that never arrive
                 if logs.SINK is not None:
                     tg.start_soon(_flush_logs)
                 yield

@@ -183,6 +183,31 @@ def _serve_parser(sub: Any) -> None:
         help="secret that signs result and asset links (default: random per process)",
     )
     p.add_argument(
+        "--download-ttl",
+        type=float,
+        dest="download_ttl_s",
+        help="lifetime of a link from kie's download-url, s",
+    )
+    p.add_argument(
+        "--retention",
+        type=float,
+        dest="retention_s",
+        help="seconds of fake time a task is kept after it ends before it is evicted "
+        "(Segmind's v2 requests: an hour, as documented)",
+    )
+    p.add_argument(
+        "--journal-size",
+        type=int,
+        dest="journal_size",
+        help="entries kept in each journal (requests, callbacks)",
+    )
+    p.add_argument(
+        "--max-body-bytes",
+        type=int,
+        dest="max_body_bytes",
+        help="largest JSON body accepted (larger: 413)",
+    )
+    p.add_argument(
         "--body-timeout",
         type=float,
         dest="body_timeout_s",

@@ -51,11 +51,14 @@ class MemoryStore:
         self._tasks.pop(task_id, None)
 
     def evict(self, provider: str, ended_before_ms: int) -> int:
-        gone = [
-            t.task_id
-            for t in self._tasks.values()
-            if t.provider == provider and t.complete_ms < ended_before_ms
-        ]
+        # Oldest first, and no further than the first task created after the moment: no task
+        # created later can have ended before it (the clock only moves forward).
+        gone = []
+        for task in self._tasks.values():
+            if task.created_ms >= ended_before_ms:
+                break
+            if task.provider == provider and task.complete_ms < ended_before_ms:
+                gone.append(task.task_id)
         for task_id in gone:
             del self._tasks[task_id]
         return len(gone)

@@ -209,6 +209,11 @@ class RuleBook:
 
         return self._change(change)
 
+    def explain(self, body: Mapping[str, Any]) -> None:
+        """Raise the InvalidInput that says what is wrong with a rule's body (if it can)."""
+        if isinstance(body, Mapping):
+            rule_from_json("", body, self.wordings)
+
     def all(self) -> list[Rule]:
         return [_loaded(r) for r in self._book()["rules"]]
 

@@ -31,7 +31,7 @@ from ideogram_mock.providers import PROVIDERS
 from ideogram_mock.server.endpoint import HangUp
 from ideogram_mock.server.httpio import BodyTimeout, is_json, parse_json, read_body
 from ideogram_mock.server.routes import Endpoint
-from ideogram_mock.server.spec import CONTROL, Operation, load_document
+from ideogram_mock.server.spec import CONTROL, Operation, Rejection, load_document
 
 log = logging.getLogger("ideogram_mock")
 Handler = Callable[[Request, Operation], Awaitable[Any]]
@@ -154,7 +154,9 @@ class Control:
         document["servers"] = [{"url": self.fake.settings.base_url, "description": "this fake"}]
         return document
 
-    async def _body(self, request: Request, op: Operation) -> Any:
+    async def _body(
+        self, request: Request, op: Operation, explain: Callable[[Any], object] | None = None
+    ) -> Any:
         raw = await read_body(
             request, self.fake.settings.max_body_bytes, self.fake.settings.body_timeout_s
         )
@@ -166,6 +168,14 @@ class Control:
         if op.body is not None:
             rejection = op.body.reject(body)
             if rejection is not None:
+                if explain is not None:
+                    # The spec says no; the domain may say why in plainer words.
+                    try:
+                        explain(body)
+                    except DomainError as exc:
+                        raise ControlError(422, exc.message, exc.field) from None
+                    except (TypeError, ValueError, KeyError, AttributeError):
+                        pass  # a body too far off for the domain to read: the spec's words
                 raise ControlError(422, rejection.msg, rejection.field or None)
         return body
 
@@ -227,7 +237,7 @@ class Control:
         return {"faults": [r.as_json() for r in self.fake.rules.all()]}
 
     async def add_fault(self, request: Request, op: Operation) -> Any:
-        rule = self.fake.rules.add(await self._body(request, op))
+        rule = self.fake.rules.add(await self._body(request, op, self.fake.rules.explain))
         return 201, rule.as_json()
 
     async def clear_faults(self, request: Request, op: Operation) -> Any:
@@ -296,6 +306,10 @@ class Control:
                 )
             try:
                 rejection = op.reject_query(request.query_params)
+                repeated = _repeated(request, op)
+                if repeated is not None:
+                    raise ControlError(422, f"{repeated} is given more than once", repeated)
+                rejection = rejection or _empty_choice(request, op)
                 if rejection is not None:
                     raise ControlError(422, rejection.msg, rejection.field or None)
                 result = await handler(request, op)
@@ -318,6 +332,26 @@ class Control:
             return json_response(orjson.dumps(data), status)
 
         return endpoint
+
+
+def _repeated(request: Request, op: Operation) -> str | None:
+    """A declared query parameter given more than once (each takes one value), or None."""
+    names = [name for name, _ in request.query_params.multi_items()]
+    if len(names) == len(set(names)):
+        return None
+    declared = {p.name for p in op.parameters if p.location == "query"}
+    return next((n for n in names if names.count(n) > 1 and n in declared), None)
+
+
+def _empty_choice(request: Request, op: Operation) -> Rejection | None:
+    """An empty value for a query parameter that takes one of a few values (`?order=`): not a
+    missing one, a wrong one."""
+    for param in op.parameters:
+        given = request.query_params.get(param.name)
+        if param.location == "query" and given == "" and not param.check.is_valid(""):
+            v = param.check.violations("", param.name)[0]
+            return Rejection(422, v.message, v.field, v.rule)
+    return None
 
 
 def _page(items: list[T], request: Request) -> tuple[list[T], int, int | None]:

@@ -307,3 +307,25 @@ def test_serve_keeps_its_state_in_a_folder_of_the_working_directory(tmp_path: Pa
     state = tmp_path / ".ideogram-mock" / "state.db"
     assert f"ideogram-mock: state in sqlite:///{state}\n" in lines
     assert state.exists()
+
+
+def test_sigterm_finishes_the_requests_in_flight_before_it_stops(
+    tmp_path: Path, servers: list[Served]
+) -> None:
+    server = Served(f"sqlite:///{tmp_path}/state.db", tmp_path)
+    servers.append(server.start())
+    slow = {"endpoint": "credit", "kind": "latency", "latencyMs": 1500, "times": 1}
+    assert server.post("/_mock/faults", json=slow).status_code == 201
+    answers: list[httpx.Response] = []
+    caller = threading.Thread(
+        target=lambda: answers.append(server.get("/api/v1/chat/credit", headers=KEY))
+    )
+    caller.start()
+    time.sleep(0.5)  # the call is in flight, held by the latency fault
+    assert server.proc is not None
+    server.proc.send_signal(signal.SIGTERM)
+    caller.join(10)
+    assert [a.json()["code"] for a in answers] == [200]
+    # uvicorn stops cleanly, then ends by the signal it was sent (as supervisors expect).
+    assert server.proc.wait(10) in (0, -signal.SIGTERM)
+    server.stop()

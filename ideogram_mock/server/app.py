@@ -67,6 +67,14 @@ async def _flush_logs() -> None:
         logs.flush()
 
 
+async def _flush_journals(fake: Fake) -> None:
+    """Write batched journal entries to a durable store every 0.2 s, so other processes
+    sharing it see a quiet server's last requests."""
+    while True:
+        await anyio.sleep(0.2)
+        fake.store.flush()
+
+
 def provider_routes(fake: Fake) -> list[Route]:
     """Every selected provider's operations, at its own paths, from its own spec."""
     routes: list[Route] = []
@@ -105,12 +113,15 @@ def create_app(settings: Settings | None = None, *, fake: Fake | None = None) ->
                 if fake.clock.mode != "manual":
                     tg.start_soon(fake.dispatcher.run)
                 tg.start_soon(WATCH.run)  # times out request bodies that never arrive
+                if fake.store.durable:
+                    tg.start_soon(_flush_journals, fake)
                 if logs.SINK is not None:
                     tg.start_soon(_flush_logs)
                 yield
                 tg.cancel_scope.cancel()
         finally:
             logs.flush()
+            fake.store.flush()
             # In-flight callback attempts were cancelled and released; what is pending stays
             # in a durable store for the next start.
             await fake.dispatcher.aclose()

@@ -111,6 +111,11 @@ class Store(Protocol):
         """Add an entry (its sequence number is the store's); at most `keep` are kept."""
         ...
 
+    def flush(self) -> None:
+        """Write journal entries still waiting in this process (stores outside the process
+        batch them); reads of this process's own journals flush first."""
+        ...
+
     def entries(self, journal: str) -> list[tuple[int, tuple[Any, ...]]]:
         """(sequence number, entry) for every entry kept, oldest first."""
         ...

@@ -108,6 +108,9 @@ class MemoryStore:
         self._journal_seq[journal] = seq
         kept.append((seq, entry))
 
+    def flush(self) -> None:
+        pass  # nothing waits: entries are kept as they come
+
     def entries(self, journal: str) -> list[tuple[int, tuple[Any, ...]]]:
         return list(self._journals.get(journal, ()))
 

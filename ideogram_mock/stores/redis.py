@@ -11,7 +11,7 @@ items (hash id → [due, task, url, attempt]).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -19,6 +19,7 @@ import orjson
 
 from ideogram_mock.core.tasks import Task
 from ideogram_mock.stores.base import UNCHANGED, Change, Claim, R, StoreUnavailable
+from ideogram_mock.stores.buffer import JournalBuffer
 from ideogram_mock.stores.codec import task_from_bytes, task_to_bytes
 
 try:
@@ -116,6 +117,7 @@ class RedisStore:
         self._claim = self._r.register_script(_CLAIM)
         self._settle = self._r.register_script(_SETTLE)
         self._append = self._r.register_script(_APPEND)
+        self._journal = JournalBuffer(self._write_entries)
 
     def _k(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -227,15 +229,26 @@ class RedisStore:
 
     # ---- journals -------------------------------------------------------------------------
     def append(self, journal: str, entry: tuple[Any, ...], keep: int) -> None:
+        self._journal.add(journal, entry, keep)
+
+    def _write_entries(self, journal: str, entries: Sequence[tuple[Any, ...]], keep: int) -> None:
         keys = [self._k("journal", journal), self._k("journal-seq", journal)]
-        self._append(keys=keys, args=[orjson.dumps(list(entry)), keep])
+        pipe = self._r.pipeline(transaction=False)
+        for entry in entries:
+            self._append(keys=keys, args=[orjson.dumps(list(entry)), keep], client=pipe)
+        pipe.execute()
+
+    def flush(self) -> None:
+        self._journal.flush()
 
     def entries(self, journal: str) -> list[tuple[int, tuple[Any, ...]]]:
+        self.flush()
         rows = (orjson.loads(r) for r in self._r.lrange(self._k("journal", journal), 0, -1))
         return [(int(seq), tuple(entry)) for seq, entry in rows]
 
     def retain(self, journal: str, wanted: Callable[[tuple[Any, ...]], bool]) -> None:
         name = self._k("journal", journal)
+        self.flush()
         with self._r.pipeline() as pipe:
             while True:
                 try:
@@ -299,6 +312,7 @@ class RedisStore:
 
     # ---- the whole ------------------------------------------------------------------------
     def clear(self) -> None:
+        self.flush()
         counters = self._k("counters")
         names = list(self._r.scan_iter(match=self.prefix + "*", count=1000))
         # The counters stay: no id is ever reused.
@@ -307,4 +321,5 @@ class RedisStore:
             self._r.delete(*doomed[start : start + 500])
 
     def close(self) -> None:
+        self.flush()
         self._r.close()

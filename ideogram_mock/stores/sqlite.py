@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import orjson
 
 from ideogram_mock.core.tasks import Task
 from ideogram_mock.stores.base import UNCHANGED, Change, Claim, R, StoreUnavailable
+from ideogram_mock.stores.buffer import JournalBuffer
 from ideogram_mock.stores.codec import task_from_bytes, task_to_bytes
 
 SCHEMA = """
@@ -35,8 +36,8 @@ CREATE TABLE IF NOT EXISTS queue(
 CREATE INDEX IF NOT EXISTS queue_by_due ON queue(due_ms);
 """
 JOURNALS = ("requests", "callbacks")
-# Trim a journal to its size once every this many appends (not on every one).
-TRIM_EVERY = 64
+# Trim a journal to its size once every this many entries (not on every write).
+TRIM_EVERY = 256
 _SIGN = 1 << 63  # blob keys are unsigned 64-bit; SQLite integers are signed
 
 
@@ -59,6 +60,7 @@ class SqliteStore:
         self.location = f"sqlite:///{self.path.resolve()}"
         self._lock = threading.RLock()
         self._appends = 0
+        self._journal = JournalBuffer(self._write_entries)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # One connection per store, shared by the threads of one process (an in-process
@@ -195,22 +197,36 @@ class SqliteStore:
         return f"journal_{journal}"
 
     def append(self, journal: str, entry: tuple[Any, ...], keep: int) -> None:
+        self._table(journal)
+        self._journal.add(journal, entry, keep)
+
+    def _write_entries(self, journal: str, entries: Sequence[tuple[Any, ...]], keep: int) -> None:
         table = self._table(journal)
-        with self._lock:
-            self._db.execute(f"INSERT INTO {table}(data) VALUES (?)", (orjson.dumps(list(entry)),))
-            self._appends += 1
-            if self._appends % TRIM_EVERY == 0:
-                self._db.execute(
+        rows = [(orjson.dumps(list(entry)),) for entry in entries]
+
+        def work(db: sqlite3.Connection) -> None:
+            db.executemany(f"INSERT INTO {table}(data) VALUES (?)", rows)
+            self._appends += len(rows)
+            if self._appends >= TRIM_EVERY:
+                self._appends = 0
+                db.execute(
                     f"DELETE FROM {table} WHERE seq <= (SELECT max(seq) FROM {table}) - ?",
                     (keep,),
                 )
 
+        self._write(work)
+
+    def flush(self) -> None:
+        self._journal.flush()
+
     def entries(self, journal: str) -> list[tuple[int, tuple[Any, ...]]]:
+        self.flush()
         rows = self._all(f"SELECT seq, data FROM {self._table(journal)} ORDER BY seq")
         return [(seq, tuple(orjson.loads(data))) for seq, data in rows]
 
     def retain(self, journal: str, wanted: Callable[[tuple[Any, ...]], bool]) -> None:
         table = self._table(journal)
+        self.flush()
 
         def work(db: sqlite3.Connection) -> None:
             rows = db.execute(f"SELECT seq, data FROM {table}").fetchall()
@@ -265,6 +281,8 @@ class SqliteStore:
 
     # ---- the whole ------------------------------------------------------------------------
     def clear(self) -> None:
+        self.flush()
+
         def work(db: sqlite3.Connection) -> None:
             for table in ("tasks", "blobs", "docs", "queue", *map(self._table, JOURNALS)):
                 db.execute(f"DELETE FROM {table}")
@@ -272,5 +290,6 @@ class SqliteStore:
         self._write(work)
 
     def close(self) -> None:
+        self.flush()
         with self._lock:
             self._db.close()

@@ -24,12 +24,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install the package with its dev extras
 
-# Debian packages the tests use for real (never a stand-in): redis-server for the Redis store.
-SYSTEM_DEPS := redis-server
+# Debian packages the tests use for real (never a stand-in), as command:package: redis-server
+# for the Redis store; chromium and its driver for the inspector's browser tests.
+SYSTEM_DEPS := redis-server:redis-server chromium:chromium chromedriver:chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-system-deps: ## install the Debian packages the tests need when missing ($(SYSTEM_DEPS))
-	@missing=""; for p in $(SYSTEM_DEPS); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+system-deps: ## install the Debian packages the tests need when missing (redis-server, chromium, chromium-driver)
+	@missing=""; for d in $(SYSTEM_DEPS); do command -v $${d%%:*} >/dev/null 2>&1 || missing="$$missing $${d##*:}"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing (Debian packages the tests use)"; \
 		$(SUDO) apt-get update -q >/dev/null && \
@@ -68,7 +69,7 @@ drift: $(STAMP) ## drift report (reports/drift.md + drift.xml) for URL=… (defa
 	$(VENV)/bin/ideogram-mock drift --provider $(PROVIDER) $(if $(URL),--url $(URL)) $(if $(LIVE),--live --url $$$(P_ENV)_BASE_URL --api-key $$$(P_ENV)_API_KEY) --out reports
 
 bench: $(STAMP) ## benchmarks (wrk over loopback + in-process); figures and ratios, never asserts; installs wrk and redis-server when missing
-	@$(MAKE) -s system-deps SYSTEM_DEPS="redis-server wrk"
+	@$(MAKE) -s system-deps SYSTEM_DEPS="redis-server:redis-server wrk:wrk"
 	$(PY) -m bench.run --json reports/bench.json
 
 clean: ## remove everything the targets create: the venv, caches, reports, builds, generated fixtures

@@ -265,12 +265,32 @@ def bench_latency(big: int, small: int, calls: int) -> Results:
         for count, (fake, ids) in stores.items():
             rounds[count].append(asyncio.run(_record_latency(fake, ids, calls // 5)))
     figures = {count: statistics.median(values) for count, values in rounds.items()}
+    listing = asyncio.run(_task_list_ms(stores[big][0]))
     return {
         f"median_us_{small}": round(figures[small], 1),
         f"median_us_{big}": round(figures[big], 1),
         "ratio": round(figures[big] / figures[small], 3),
         "target_ratio_at_most": 1.10,
+        # The inspector's first page: newest 50 of every task stored.
+        f"task_list_ms_{big}": round(listing, 1),
+        "target_task_list_ms": 250.0,
     }
+
+
+async def _task_list_ms(fake: Fake, calls: int = 5) -> float:
+    """Median ms of GET /_mock/tasks?order=desc&limit=50 (what the inspector asks first)."""
+    app = create_app(fake=fake)
+    samples = []
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
+    ) as client:
+        for _ in range(calls):
+            started = time.perf_counter()
+            answer = await client.get("/_mock/tasks", params={"order": "desc", "limit": 50})
+            samples.append(time.perf_counter() - started)
+            if len(answer.json()["tasks"]) != 50:
+                raise RuntimeError(f"the task list did not answer a page: {answer.text[:200]}")
+    return statistics.median(samples) * 1000
 
 
 def bench_startup(runs: int) -> Results:
@@ -620,6 +640,7 @@ TARGETS = (
     ("http", "createTask_ratio", "createTask_target", "min"),
     ("memory", "bytes_per_task", "target_bytes", "max"),
     ("latency", "ratio", "target_ratio_at_most", "max"),
+    ("latency", "task_list_ms_100000", "target_task_list_ms", "max"),
     ("startup", "fake_s", "target_s", "max"),
     ("lifecycle", "median_ms", "target_median_ms", "max"),
     ("lifecycle", "total_s", "target_total_s_per_1000", "max"),

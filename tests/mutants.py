@@ -89,8 +89,10 @@ def break_callbacks(fake: Fake) -> None:
     """Callbacks lose their data.resultJson."""
     render = fake.dispatcher.delivery_for
 
-    def delivery_for(task_id: str, now_ms: int) -> tuple[str, Delivery] | None:
-        found = render(task_id, now_ms)
+    def delivery_for(
+        task_id: str, now_ms: int, scheduled_for: int | None
+    ) -> tuple[str, Delivery] | None:
+        found = render(task_id, now_ms, scheduled_for)
         if found is not None:
             found[1].body["data"].pop("resultJson", None)
         return found

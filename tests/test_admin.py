@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import httpx
 import pytest
 
 from ideogram_mock.server.app import create_app, make_fake
+from ideogram_mock.testing.receiver import CallbackReceiver
 from tests.conftest import BASE, Kie, local_body, make_settings
 
 pytestmark = pytest.mark.anyio
@@ -302,3 +304,37 @@ async def test_admin_rules_may_name_the_provider_they_apply_to(kie: Kie) -> None
         "POST", "/_mock/faults", json={"provider": "nobody", "endpoint": "credit", "code": 500}
     )
     assert refused.status_code == 422
+
+
+async def test_admin_fail_ends_a_running_task_now_refunds_it_and_calls_back_once(kie: Kie) -> None:
+    with CallbackReceiver() as receiver:
+        body = local_body()
+        body["callBackUrl"] = receiver.url
+        task_id = await kie.create_id(body)
+        failed = await kie.control("POST", f"/_mock/tasks/{task_id}/fail")
+        assert failed.status_code == 200
+        view = failed.json()
+        assert (view["state"], view["outcome"]["failCode"]) == ("fail", "500")
+        assert view["record"]["data"]["state"] == "fail"  # as recordInfo answers now
+        credit = await kie.client.get("/api/v1/chat/credit", headers={"Authorization": "Bearer k1"})
+        assert credit.json()["data"] == 100_000  # the charge came back
+        await kie.advance(0)  # the callback is due now, not at the old end
+        await kie.advance(120)  # and the delivery meant for the old end is dropped
+        (sent,) = receiver.wait_for(1)
+        assert sent.json()["data"]["state"] == "fail"
+        assert len(receiver.received) == 1
+        again = await kie.control("POST", f"/_mock/tasks/{task_id}/fail")
+        assert again.status_code == 422  # it has ended
+    assert (await kie.control("POST", "/_mock/tasks/nope/fail")).status_code == 404
+
+
+async def test_admin_serves_the_inspector_with_nothing_from_elsewhere(kie: Kie) -> None:
+    page = await kie.unchecked.get("/_mock/ui/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    # Nothing is loaded from another origin: no absolute URL in any src, href or url().
+    assert not re.findall(r"""(?:src|href)=["']?(?:https?:)?//|url\((?:https?:)?//""", page.text)
+    bare = await kie.unchecked.get("/_mock/ui?token=t")
+    assert (bare.status_code, bare.headers["location"]) == (308, "/_mock/ui/?token=t")
+    assert (await kie.control("GET", "/_mock/maintenance")).json() == {"enabled": False}

@@ -15,7 +15,8 @@ def test_bench_quick_in_process_suites_report_their_figures(tmp_path: Path) -> N
     assert figures["memory"]["tasks"] == 2000
     assert figures["memory"]["bytes_per_task"] > 0
     assert set(figures["latency"]) == {
-        "median_us_100", "median_us_2000", "ratio", "target_ratio_at_most",
+        "median_us_100", "median_us_2000", "ratio", "target_ratio_at_most", "task_list_ms_2000",
+        "target_task_list_ms",
     }  # fmt: skip
 
 

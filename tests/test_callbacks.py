@@ -44,7 +44,7 @@ def _dispatcher(
 
     journal = Journal(store, "callbacks", CallbackAttempt, 100)
     dispatcher = CallbackDispatcher(
-        ManualClock(store=store), lambda task_id, now: ("kie", Delivery({"taskId": task_id})),
+        ManualClock(store=store), lambda task_id, now, due: ("kie", Delivery({"taskId": task_id})),
         journal,
         retries=retries, backoff_s=1.0, timeout_s=1.0,
         hosts=("127.0.0.1",), sender=sender, store=store,

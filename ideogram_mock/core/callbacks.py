@@ -26,8 +26,9 @@ __all__ = ["CallbackDispatcher", "HostPolicy", "Sender"]
 LOG = logging.getLogger("ideogram_mock.callbacks")
 # How often a process sharing a durable store looks for deliveries others queued.
 DURABLE_POLL_S = 0.5
-# What a provider's delivery is for a task at a moment; None once the task is forgotten.
-DeliveryFor = Callable[[str, int], "tuple[str, Delivery] | None"]
+# What a provider's delivery is for a task at a moment (and, for a first attempt, the end it
+# was scheduled for); None once the task is forgotten or its end has moved.
+DeliveryFor = Callable[[str, int, "int | None"], "tuple[str, Delivery] | None"]
 
 
 class Sender(Protocol):
@@ -132,7 +133,8 @@ class CallbackDispatcher:
 
     async def _deliver(self, item: Claim) -> None:
         now_ms = self.clock.now_ms()
-        found = self.delivery_for(item.task_id, now_ms)
+        first = item.due_ms if item.attempt == 1 else None
+        found = self.delivery_for(item.task_id, now_ms, first)
         if found is None:  # the task was forgotten (reset) after scheduling
             self.store.settle(item, None)
             return

@@ -66,3 +66,7 @@ class Dialect(Protocol):
     def request_view(self, task: Task) -> dict[str, Any]:
         """The task's inputs as the control API shows them."""
         ...
+
+    def record(self, task: Task, stage: Stage, urls: list[str], now_ms: int) -> dict[str, Any]:
+        """The task as the provider's API would answer a poll of it now (the whole body)."""
+        ...

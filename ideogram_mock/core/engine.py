@@ -402,10 +402,14 @@ class Fake:
             task.task_id, ref.index, now + round(self.settings.download_ttl_s * 1000)
         )
 
-    def delivery(self, task_id: str, now_ms: int) -> tuple[str, Delivery] | None:
-        """The callback of a task, in its provider's words (None once the task is forgotten)."""
+    def delivery(
+        self, task_id: str, now_ms: int, scheduled_for: int | None = None
+    ) -> tuple[str, Delivery] | None:
+        """The callback of a task, in its provider's words; None once the task is forgotten,
+        or for a first attempt scheduled for an end the task no longer has (it was failed
+        early, and its delivery rescheduled)."""
         task = self.store.get(task_id)
-        if task is None:
+        if task is None or (scheduled_for is not None and scheduled_for != task.complete_ms):
             return None
         dialect = self.dialects[task.provider]
         return task.provider, dialect.callback(task, self.result_urls(task), now_ms)
@@ -485,6 +489,28 @@ class Fake:
         if task.failure is None:
             self.accounts.refund(task.api_key, task.credits, now)
         return ended
+
+    def fail_now(self, task: Task) -> Task:
+        """End a running task now as failed, in its provider's words; its charge comes back
+        now, and a callback it asked for is sent now. InvalidInput once it has ended."""
+        now = self.clock.now_ms()
+        if stage_at(task, now).terminal:
+            raise InvalidInput(f"task {task.task_id} has already ended", "taskId")
+        failed = dataclasses.replace(
+            task,
+            failure=self.dialects[task.provider].wording.failure(),
+            complete_ms=now,
+            queuing_ms=min(task.queuing_ms, now),
+            generating_ms=min(task.generating_ms, now),
+            edit=None,
+        )
+        self.store.replace(failed)
+        if task.failure is None:  # a failing task's refund is already due at its end
+            self.accounts.refund(task.api_key, task.credits, now)
+        if task.callback_url:
+            # The delivery queued for the old end finds the task ended elsewhen and is dropped.
+            self.dispatcher.schedule(task.task_id, task.callback_url, now)
+        return failed
 
     def forget_account(self, api_key: str) -> int:
         """Forget a key as though it never called: its account, tasks (their ids are never

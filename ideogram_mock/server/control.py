@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import orjson
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ideogram_mock.core.engine import Fake
 from ideogram_mock.core.errors import (
@@ -32,6 +32,7 @@ from ideogram_mock.server.endpoint import HangUp
 from ideogram_mock.server.httpio import BodyTimeout, is_json, parse_json, read_body
 from ideogram_mock.server.routes import Endpoint
 from ideogram_mock.server.spec import CONTROL, Operation, Rejection, load_document
+from ideogram_mock.server.ui import UI_HEADERS, UI_PAGE
 
 log = logging.getLogger("ideogram_mock")
 Handler = Callable[[Request, Operation], Awaitable[Any]]
@@ -99,6 +100,7 @@ def task_view(fake: Fake, task: Task) -> dict[str, Any]:
         "resultUrls": fake.result_urls(task),
         "creditsCharged": task.credits,
         "input": dialect.request_view(task),
+        "record": dialect.record(task, stage, fake.result_urls(task), fake.clock.now_ms()),
     }
 
 
@@ -115,11 +117,15 @@ class Control:
             "mockListTasks": self.list_tasks,
             "mockGetTask": self.get_task,
             "mockFinishTask": self.finish_task,
+            "mockFailTask": self.fail_task,
+            "mockUi": self.ui,
+            "mockUiBare": self.ui_bare,
             "mockListFaults": self.list_faults,
             "mockAddFault": self.add_fault,
             "mockClearFaults": self.clear_faults,
             "mockDeleteFault": self.delete_fault,
             "mockSetMaintenance": self.set_maintenance,
+            "mockGetMaintenance": self.get_maintenance,
             "mockListCallbacks": self.list_callbacks,
             "mockListRequests": self.list_requests,
             "mockListAccounts": self.list_accounts,
@@ -233,6 +239,20 @@ class Control:
     async def finish_task(self, request: Request, op: Operation) -> Any:
         return task_view(self.fake, await self.fake.finish(request.path_params["taskId"]))
 
+    async def get_maintenance(self, request: Request, op: Operation) -> Any:
+        return {"enabled": self.fake.rules.maintenance}
+
+    async def fail_task(self, request: Request, op: Operation) -> Any:
+        task = self.fake.fail_now(self.fake.task(request.path_params["taskId"]))
+        return task_view(self.fake, task)
+
+    async def ui(self, request: Request, op: Operation) -> Any:
+        return HTMLResponse(UI_PAGE, headers=UI_HEADERS)
+
+    async def ui_bare(self, request: Request, op: Operation) -> Any:
+        query = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse(f"{request.url.path}/{query}", status_code=308)
+
     async def list_faults(self, request: Request, op: Operation) -> Any:
         return {"faults": [r.as_json() for r in self.fake.rules.all()]}
 
@@ -291,6 +311,8 @@ class Control:
         if not token:
             return True
         given = request.headers.get("x-admin-token")
+        if request.url.path.startswith("/_mock/ui"):
+            given = given or request.query_params.get("token")  # a browser opening the page
         scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer":
             given = given or bearer.strip()

@@ -48,3 +48,7 @@ class ScenarioDialect:
     def request_view(self, task: Task) -> dict[str, Any]:
         view: dict[str, Any] = orjson.loads(task.request)
         return view
+
+    def record(self, task: Task, stage: Stage, urls: list[str], now_ms: int) -> dict[str, Any]:
+        # GET /v1/jobs/{jobId}'s answer.
+        return {"job": records.job(task, now_ms)}

@@ -28,6 +28,7 @@ def test_the_wheel_carries_licence_version_classifiers_and_every_spec(tmp_path: 
         metadata = archive.read(f"ideogram_mock-{__version__}.dist-info/METADATA").decode()
     for spec in ("kie-jobs.yaml", "segmind.yaml", "scenario.yaml", "mock-control.yaml"):
         assert f"ideogram_mock/_openapi/{spec}" in names
+    assert "ideogram_mock/server/ui.html" in names  # the inspector's page
     assert any(n.endswith("licenses/LICENSE") for n in names)
     assert f"Version: {__version__}" in metadata
     assert "License-Expression: MIT" in metadata

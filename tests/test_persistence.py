@@ -4,6 +4,7 @@ side (two servers on one Redis, two workers on one SQLite file)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -60,6 +61,7 @@ class Served:
             [*CLI, "serve", "--port", str(self.port), "--store", self.store, "--quiet",
              "--rate-limit", "off", *self.flags],
             cwd=self.cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True,  # its workers, if any, share its process group
         )  # fmt: skip
         deadline = time.monotonic() + 20
         while True:
@@ -74,10 +76,14 @@ class Served:
             time.sleep(0.05)
 
     def stop(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the server (its supervisor, with --workers); then make sure no process of
+        its group outlives it."""
         assert self.proc is not None
         if self.proc.poll() is None:
             os.kill(self.proc.pid, sig)
         self.proc.wait(15)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
         if self.proc.stderr:
             self.proc.stderr.close()
 
@@ -107,7 +113,9 @@ def servers() -> Iterator[list[Served]]:
     started: list[Served] = []
     yield started
     for server in started:
-        if server.proc is not None and server.proc.poll() is None:
+        if server.proc is not None and (
+            server.proc.stderr is None or not server.proc.stderr.closed
+        ):
             server.stop()
 
 
@@ -329,3 +337,27 @@ def test_sigterm_finishes_the_requests_in_flight_before_it_stops(
     # uvicorn stops cleanly, then ends by the signal it was sent (as supervisors expect).
     assert server.proc.wait(10) in (0, -signal.SIGTERM)
     server.stop()
+
+
+def test_workers_end_with_their_supervisor_even_when_it_is_killed(
+    tmp_path: Path, servers: list[Served]
+) -> None:
+    server = Served(f"sqlite:///{tmp_path}/state.db", tmp_path, ("--workers", "2"))
+    servers.append(server.start())
+    workers = _workers(server)
+    assert len(workers) == 2
+    assert server.proc is not None
+    os.kill(server.proc.pid, signal.SIGKILL)
+    server.proc.wait(10)
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in workers)  # no orphan holds the port or the store

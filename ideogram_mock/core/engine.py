@@ -8,13 +8,15 @@ import hashlib
 import math
 import random
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 
 from ideogram_mock.core import images
+from ideogram_mock.core.accounts import KIND as ACCOUNT_KIND
 from ideogram_mock.core.accounts import Account, Accounts
 from ideogram_mock.core.callbacks import CallbackDispatcher, Sender
 from ideogram_mock.core.clock import KEY as CLOCK_KEY
@@ -39,10 +41,13 @@ from ideogram_mock.core.files import Files
 from ideogram_mock.core.journal import CallbackAttempt, Journal, RequestEntry
 from ideogram_mock.core.media import ACCEPTED, Fetcher, Inputs, check_inputs
 from ideogram_mock.core.ratelimit import RateLimiter
+from ideogram_mock.core.rules import BOOK as RULES_BOOK
+from ideogram_mock.core.rules import KIND as RULES_KIND
 from ideogram_mock.core.rules import RuleBook, triggers_in
 from ideogram_mock.core.tasks import Failure, Speed, Stage, Task
 from ideogram_mock.core.timeline import stage_at, timeline
 from ideogram_mock.settings import Settings
+from ideogram_mock.stores import held
 from ideogram_mock.stores.base import UNCHANGED, Store
 from ideogram_mock.stores.memory import MemoryStore
 
@@ -156,6 +161,21 @@ class Fake:
         self._jitter = random.Random(self.settings.seed + 1)
 
     # ---- requests ---------------------------------------------------------------------------
+    @contextmanager
+    def holding(self, api_key: str | None) -> Iterator[None]:
+        """One request's view: it reads the clock, the rule book and its account once (one
+        round trip for all three on Redis), and sees its own changes to them."""
+        with held.held():
+            documents = [CLOCK_STATE, (RULES_KIND, RULES_BOOK)]
+            if api_key:
+                documents.append((ACCOUNT_KIND, api_key))
+            self.store.prefetch(documents)
+            yield
+
+    def fresh(self) -> None:
+        """Read the clock and the rest anew in this request (after a long wait)."""
+        held.forget()
+
     async def gate(
         self,
         provider: str,

@@ -378,10 +378,24 @@ def _serve_workers(settings: Settings, sock: socket.socket, args: argparse.Names
     return 0
 
 
+def _die_with_parent() -> None:
+    """On Linux, end this worker when its supervisor dies, even by SIGKILL (else the workers
+    would go on holding the port and the store, orphaned)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def worker_app() -> Any:
     """One worker's app (uvicorn calls this in each worker process)."""
     from ideogram_mock.server.app import create_app
 
+    _die_with_parent()
     settings = pickle.loads(base64.b64decode(os.environ[WORKER_SETTINGS]))
     fmt, _, quiet = os.environ.get(WORKER_LOG, "json:0").partition(":")
     logs.configure(fmt, quiet == "1")

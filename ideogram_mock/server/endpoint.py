@@ -120,6 +120,10 @@ class ProviderEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         call = Call(scope, receive, self.op, self._api_key(scope))
+        with self.fake.holding(call.api_key):
+            await self._serve(call, started, send)
+
+    async def _serve(self, call: Call, started: float, send: Send) -> None:
         try:
             result = await self.handler(call)
             answer = result if type(result) is Answer else self._answer(result)

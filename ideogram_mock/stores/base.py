@@ -15,7 +15,7 @@ serialize them): a change is a new value, never a mutation of the one read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from ideogram_mock.core.tasks import Task
@@ -96,6 +96,11 @@ class Store(Protocol):
 
     def read(self, kind: str, key: str) -> Any:
         """A document's value, or None."""
+        ...
+
+    def prefetch(self, documents: Sequence[tuple[str, str]]) -> None:
+        """Read documents ahead (in one round trip where that matters) for a request that holds
+        its documents (see stores/held.py); nothing otherwise."""
         ...
 
     def update(self, kind: str, key: str, change: Change[R]) -> R:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ideogram_mock.core.tasks import Task
@@ -86,6 +86,9 @@ class MemoryStore:
     def read(self, kind: str, key: str) -> Any:
         docs = self._docs.get(kind)
         return None if docs is None else docs.get(key)
+
+    def prefetch(self, documents: Sequence[tuple[str, str]]) -> None:
+        pass  # every read is a dict lookup
 
     def update(self, kind: str, key: str, change: Change[R]) -> R:
         docs = self._docs.setdefault(kind, {})

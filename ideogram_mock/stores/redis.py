@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import orjson
 
 from ideogram_mock.core.tasks import Task
+from ideogram_mock.stores import held
 from ideogram_mock.stores.base import UNCHANGED, Change, Claim, R, StoreUnavailable
 from ideogram_mock.stores.buffer import JournalBuffer
 from ideogram_mock.stores.codec import task_from_bytes, task_to_bytes
@@ -200,8 +201,26 @@ class RedisStore:
         return int(self._r.hincrby(self._k("counters"), name, 1))
 
     def read(self, kind: str, key: str) -> Any:
+        found = held.cached(kind, key)
+        if found is not held.MISSING:
+            return found
         data = self._r.hget(self._k("doc", kind), key)
-        return None if data is None else orjson.loads(data)
+        value = None if data is None else orjson.loads(data)
+        held.keep(kind, key, value)
+        return value
+
+    def prefetch(self, documents: Sequence[tuple[str, str]]) -> None:
+        """Read documents into the request's hold in one round trip."""
+        if not held.holding():
+            return
+        wanted = [(k, key) for k, key in documents if held.cached(k, key) is held.MISSING]
+        if not wanted:
+            return
+        pipe = self._r.pipeline(transaction=False)
+        for kind, key in wanted:
+            pipe.hget(self._k("doc", kind), key)
+        for (kind, key), data in zip(wanted, pipe.execute(), strict=True):
+            held.keep(kind, key, None if data is None else orjson.loads(data))
 
     def update(self, kind: str, key: str, change: Change[R]) -> R:
         name = self._k("doc", kind)
@@ -210,13 +229,15 @@ class RedisStore:
                 try:
                     pipe.watch(name)
                     data = pipe.hget(name, key)
-                    new, result = change(None if data is None else orjson.loads(data))
+                    old = None if data is None else orjson.loads(data)
+                    new, result = change(old)
                     pipe.multi()
                     if new is None:
                         pipe.hdel(name, key)
                     elif new is not UNCHANGED:
                         pipe.hset(name, key, orjson.dumps(new))
                     pipe.execute()
+                    held.keep(kind, key, old if new is UNCHANGED else new)
                     return result
                 except redis.WatchError:
                     continue  # another process changed it first: read again

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from ideogram_mock.core.tasks import Task
+from ideogram_mock.stores import held
 from ideogram_mock.stores.base import UNCHANGED, Change, Claim, R, StoreUnavailable
 from ideogram_mock.stores.buffer import JournalBuffer
 from ideogram_mock.stores.codec import task_from_bytes, task_to_bytes
@@ -165,15 +166,25 @@ class SqliteStore:
         return int(row[0])
 
     def read(self, kind: str, key: str) -> Any:
+        found = held.cached(kind, key)
+        if found is not held.MISSING:
+            return found
         row = self._one("SELECT value FROM docs WHERE kind = ? AND key = ?", (kind, key))
-        return None if row is None else orjson.loads(row[0])
+        value = None if row is None else orjson.loads(row[0])
+        held.keep(kind, key, value)
+        return value
+
+    def prefetch(self, documents: Sequence[tuple[str, str]]) -> None:
+        for kind, key in documents:  # local reads: one by one costs next to nothing
+            self.read(kind, key)
 
     def update(self, kind: str, key: str, change: Change[R]) -> R:
         def work(db: sqlite3.Connection) -> R:
             row = db.execute(
                 "SELECT value FROM docs WHERE kind = ? AND key = ?", (kind, key)
             ).fetchone()
-            new, result = change(None if row is None else orjson.loads(row[0]))
+            old = None if row is None else orjson.loads(row[0])
+            new, result = change(old)
             if new is None:
                 db.execute("DELETE FROM docs WHERE kind = ? AND key = ?", (kind, key))
             elif new is not UNCHANGED:
@@ -181,6 +192,7 @@ class SqliteStore:
                     "INSERT OR REPLACE INTO docs(kind, key, value) VALUES (?, ?, ?)",
                     (kind, key, orjson.dumps(new)),
                 )
+            held.keep(kind, key, old if new is UNCHANGED else new)
             return result
 
         return self._write(work)

@@ -281,6 +281,7 @@ class SegmindApi:
         call.task_id = task.task_id
         while (left := task.complete_ms - self.fake.clock.now_ms()) > 0:
             await anyio.sleep(min(left, 500) / 1000)
+            self.fake.fresh()  # the clock may have been moved meanwhile
         if task.failure is not None:
             code = ascii_int(task.failure.code) or 500
             raise SegmindError(code if 400 <= code <= 599 else 500, task.failure.msg)

@@ -8,6 +8,7 @@ import hashlib
 import math
 import random
 import secrets
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -330,19 +331,21 @@ class Fake:
         self.accounts.charge(
             account.api_key, order.cost, now, refund_at=complete if failure is not None else None
         )
+        # Names that repeat from task to task are kept once (a stored task's memory is mostly
+        # its request; these are the next biggest share).
         task = Task(
             task_id=task_id,
             provider=order.provider,
-            api_key=account.api_key,
-            model=order.model,
+            api_key=sys.intern(account.api_key),
+            model=sys.intern(order.model),
             request=order.request,
-            callback_url=order.callback_url,
+            callback_url=None if order.callback_url is None else sys.intern(order.callback_url),
             created_ms=now,
             queuing_ms=now + phases.queuing,
             generating_ms=now + phases.generating,
             complete_ms=complete,
             num_images=order.num_images,
-            size=size or order.default_size,
+            size=_shared_size(size or order.default_size),
             image_key=images.key_of(*scene),
             character_key=_character_key(order.reference, reference, task_id),
             edit=self._keep_edit(edit),
@@ -556,6 +559,16 @@ class Fake:
         task = self.task(task_id)
         await self.advance(max(0, task.complete_ms - self.clock.now_ms()) / 1000)
         return task
+
+
+_SIZES: dict[tuple[int, int], tuple[int, int]] = {}
+
+
+def _shared_size(size: tuple[int, int]) -> tuple[int, int]:
+    """One tuple per distinct size (there are a few dozen), not one per task."""
+    if len(_SIZES) > 4096:  # sizes come from a fixed list or input images: a bound anyway
+        return size
+    return _SIZES.setdefault(size, size)
 
 
 def _put(value: Any) -> Callable[[Any], tuple[Any, None]]:

@@ -1,10 +1,13 @@
-"""The fake in-process behind respx: every httpx request to a faked provider's host is served
-by it, with no socket."""
+"""The fake in-process: every httpx request to a faked provider's host is served by it from
+httpx's own transport (`transport.py`), with no socket; respx stays patched in below it for the
+test's own routes (a webhook app for the callback URL) and for hosts nobody faked."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
+import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import Future
 from typing import Any, TypeVar
@@ -13,6 +16,7 @@ from urllib.parse import unquote
 import httpx
 import respx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
+from respx.mocks import Mocker
 from respx.models import AllMockedAssertionError, PassThrough
 
 from ideogram_mock.providers import PROVIDERS
@@ -20,16 +24,11 @@ from ideogram_mock.providers import hosts as provider_hosts
 from ideogram_mock.server.app import create_app, make_fake
 from ideogram_mock.server.outbound import HttpxSender
 from ideogram_mock.settings import Settings
-from ideogram_mock.testing.handle import Handle
+from ideogram_mock.testing import transport
+from ideogram_mock.testing.handle import Handle, _refusals, _view
 from ideogram_mock.testing.views import TaskView
 
 T = TypeVar("T")
-# Whether the request being resolved came from an async httpx client: set by the router's
-# own entry points (respx calls `async_handler` for async clients, `handler` for sync ones).
-_ASYNC_CALLER: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "ideogram_mock_async_caller", default=False
-)
-
 
 # Set while the fake itself sends a callback: such a request never leaves the process.
 _FAKE_SENDING: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -38,38 +37,36 @@ _FAKE_SENDING: contextvars.ContextVar[bool] = contextvars.ContextVar(
 
 
 class _Router(respx.MockRouter):
-    """A respx router that remembers which of its two entry points a request came through,
-    and lets requests to hosts nobody routed through to the network (unless strict); the fake's
-    own callbacks never go out unrouted."""
+    """The test's own respx routes: requests to hosts nobody routed go through to the network
+    (unless strict); the fake's own callbacks never go out unrouted."""
 
     def __init__(self, *, pass_through: bool) -> None:
         super().__init__(assert_all_called=False, assert_all_mocked=True)
         self.pass_unrouted = pass_through
 
     def _unrouted(self, request: httpx.Request, error: AllMockedAssertionError) -> None:
-        if self.pass_unrouted and not _FAKE_SENDING.get():
+        # Another respx router patched in (a test's own `respx.mock`) decides next, by its
+        # own rules; the network is reached only when nobody else routes.
+        if self.pass_unrouted and not _FAKE_SENDING.get() and not self._others():
             raise PassThrough(f"not faked: {request!r}", request=request, origin=None)  # type: ignore[arg-type]
         raise error
 
+    def _others(self) -> bool:
+        return any(r is not self for m in Mocker.registry.values() for r in m.routers)
+
     def handler(self, request: httpx.Request) -> httpx.Response:
-        token = _ASYNC_CALLER.set(False)
         try:
             return super().handler(request)
         except AllMockedAssertionError as error:
             self._unrouted(request, error)
             raise
-        finally:
-            _ASYNC_CALLER.reset(token)
 
     async def async_handler(self, request: httpx.Request) -> httpx.Response:
-        token = _ASYNC_CALLER.set(True)
         try:
             return await super().async_handler(request)
         except AllMockedAssertionError as error:
             self._unrouted(request, error)
             raise
-        finally:
-            _ASYNC_CALLER.reset(token)
 
 
 class _InProcessSender(HttpxSender):
@@ -92,13 +89,23 @@ def default_hosts(settings: Settings, provider: str = "kie") -> tuple[str, ...]:
     return own + tuple(h for h in every if h not in own)
 
 
-class KieMock(Handle):
-    """The fake served through respx with no socket, to sync and async httpx clients alike.
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
-    Async clients are served on their own event loop; sync clients through a blocking portal
-    (a loop in a helper thread). The fake's callbacks go out through httpx too, so respx sends
-    them to whatever the test routed for the callback URL (its own ASGI webhook app, say); an
-    unrouted callback is journaled as an error, never sent to the network.
+
+class KieMock(Handle):
+    """The fake served in-process with no socket, to sync and async httpx clients alike.
+
+    Async clients are served on their own event loop. With a manual clock, sync clients are
+    served on a loop of the calling thread's own (no thread hop); with the real clock, or when
+    the calling thread is already running a loop (a sync client inside an async test), through
+    a blocking portal (a loop in a helper thread). The fake's callbacks go out through httpx
+    too, so respx sends them to whatever the test routed for the callback URL (its own ASGI
+    webhook app, say); an unrouted callback is journaled as an error, never sent to the network.
     """
 
     provider = "kie"
@@ -116,38 +123,46 @@ class KieMock(Handle):
         settings = settings.replace(public_url=hosts[0], callback_hosts=("*",))
         super().__init__(make_fake(settings, sender=_InProcessSender()), hosts[0], provider)
         self.hosts = hosts
+        # Base URLs with a path (a gateway's `/kie`, say): the app sees it as its root path.
+        self._roots = sorted(
+            {p for p in (httpx.URL(h).path.rstrip("/") for h in hosts) if p}, key=len, reverse=True
+        )
         self.app = create_app(fake=self.fake)
         self.router = _Router(pass_through=pass_through)
-        for host in hosts:
-            self.router.route(url__startswith=host.rstrip("/") + "/").mock(
-                side_effect=self._side_effect
-            )
         self._portal_cm: contextlib.AbstractContextManager[BlockingPortal] | None = None
         self._portal: BlockingPortal | None = None
         self._active = False
         self._delivery: Future[None] | None = None
+        self._local = threading.local()
+        self._loops: list[asyncio.AbstractEventLoop] = []
+        self._loops_lock = threading.Lock()
 
     # ---- serving ------------------------------------------------------------------------------
-    def _side_effect(self, request: httpx.Request) -> Any:
-        if _ASYNC_CALLER.get():
-            return self._serve(request)
+    def serve_sync(self, request: httpx.Request) -> httpx.Response:
         request.read()
-        return self.portal.call(self._serve, request)
+        return self._run(lambda: self._serve(request))
+
+    async def serve_async(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        return await self._serve(request)
 
     async def _serve(self, request: httpx.Request) -> httpx.Response:
         """Run the app on one request (a minimal ASGI driver: no socket, no lifespan)."""
-        body = await request.aread()
+        body = request.content
         url = request.url
+        raw_path = url.raw_path
+        path = unquote(url.path)
+        root = next((r for r in self._roots if path.startswith(r + "/")), "")
         scope = {
             "type": "http",
             "asgi": {"version": "3.0"},
             "http_version": "1.1",
             "method": request.method,
             "scheme": url.scheme,
-            "path": unquote(url.path),
-            "raw_path": url.raw_path.split(b"?")[0],
+            "path": path,
+            "raw_path": raw_path.split(b"?", 1)[0],
             "query_string": url.query,
-            "root_path": "",
+            "root_path": root,
             "headers": [(k.lower(), v) for k, v in request.headers.raw],
             "server": (url.host, url.port or (443 if url.scheme == "https" else 80)),
             "client": ("127.0.0.1", 50000),
@@ -176,7 +191,14 @@ class KieMock(Handle):
             raise httpx.RemoteProtocolError(
                 "Server disconnected without sending a response.", request=request
             )
-        return httpx.Response(status, headers=headers, content=b"".join(parts), request=request)
+        # As a real transport answers: a stream the client reads (and times) itself.
+        return httpx.Response(
+            status,
+            headers=headers,
+            stream=httpx.ByteStream(b"".join(parts)),
+            request=request,
+            extensions={"http_version": b"HTTP/1.1"},
+        )
 
     @property
     def portal(self) -> BlockingPortal:
@@ -189,21 +211,59 @@ class KieMock(Handle):
         return fn()
 
     def _run(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """Run where the fake can: on this thread's own loop when the clock is manual and the
+        thread runs no loop of its own; else in the portal's loop."""
+        if self.fake.clock.mode == "manual" and not _loop_running():
+            return self._own_loop().run_until_complete(fn())
         return self.portal.call(fn)
+
+    def _own_loop(self) -> asyncio.AbstractEventLoop:
+        loop: asyncio.AbstractEventLoop | None = getattr(self._local, "loop", None)
+        if loop is None or loop.is_closed():
+            loop = self._local.loop = asyncio.new_event_loop()
+            with self._loops_lock:
+                self._loops.append(loop)
+        return loop
+
+    def advance(self, seconds: float) -> int:
+        """Move the fake clock; callbacks that fall due are sent first. Returns attempts made.
+        A move that sends nothing is made right here, whatever thread or loop calls."""
+        with _refusals():
+            if self.fake.advance_quietly(seconds):
+                return 0
+        return super().advance(seconds)
+
+    def finish(self, task_id: str) -> TaskView:
+        """Run a task to its end (success or fail) and return how the fake sees it."""
+        with _refusals():
+            view = self._finish_quietly(task_id)
+        return super().finish(task_id) if view is None else view
+
+    def _finish_quietly(self, task_id: str) -> TaskView | None:
+        task = self.fake.task(task_id)
+        if self.fake.advance_quietly(max(0, task.complete_ms - self.now_ms()) / 1000):
+            return _view(self.fake, task)
+        return None
 
     async def aadvance(self, seconds: float) -> int:
         """`advance` on the caller's own event loop (for async tests and webhook apps)."""
+        if self.fake.advance_quietly(seconds):
+            return 0
         return await self.fake.advance(seconds)
 
     async def afinish(self, task_id: str) -> TaskView:
-        return await self._finish(task_id)
+        with _refusals():
+            view = self._finish_quietly(task_id)
+        return await self._finish(task_id) if view is None else view
 
     # ---- lifetime -----------------------------------------------------------------------------
     def start(self) -> None:
-        """Patch httpx (respx) so requests to the hosts reach this fake; with the real clock,
-        deliver callbacks as they fall due (in the portal's loop: no lifespan runs here)."""
+        """Patch httpx so requests to the hosts reach this fake (and respx under it for the
+        test's own routes); with the real clock, deliver callbacks as they fall due (in the
+        portal's loop: no lifespan runs here)."""
         if not self._active:
             self.router.__enter__()
+            transport.attach(self, self.hosts)
             self._active = True
             if self.fake.clock.mode == "real":
                 self._delivery = self.portal.start_task_soon(self.fake.dispatcher.run)
@@ -213,6 +273,7 @@ class KieMock(Handle):
             self._delivery.cancel()
             self._delivery = None
         if self._active:
+            transport.detach(self)
             self.router.__exit__(None, None, None)
             self._active = False
         self.router.reset()
@@ -222,6 +283,14 @@ class KieMock(Handle):
         if self._portal_cm is not None:
             self._portal_cm.__exit__(None, None, None)
             self._portal_cm = self._portal = None
+        with self._loops_lock:
+            loops, self._loops = self._loops, []
+        for loop in loops:
+            if loop.is_running() or loop.is_closed():
+                continue
+            if not _loop_running():
+                loop.run_until_complete(self.fake.dispatcher.aclose())
+            loop.close()
 
     def __enter__(self) -> KieMock:
         self.start()

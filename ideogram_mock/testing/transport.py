@@ -1,0 +1,124 @@
+"""In-process fakes served from httpx's own transports.
+
+While a fake is attached, `httpx.HTTPTransport.handle_request` and
+`httpx.AsyncHTTPTransport.handle_async_request` (the transports every `httpx.Client` and
+`httpx.AsyncClient` sends through, proxies included) hand a request for one of its origins to
+the fake: one dictionary lookup, and no httpcore, respx or pattern matching on the way. Any
+other request goes on to the original method, so respx routes (the fixture's own router, or a
+test's `respx.mock`), which patch httpcore one level down, still see it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
+
+import httpx
+
+Origin = tuple[str, str, int]
+SyncHandler = Callable[[httpx.HTTPTransport, httpx.Request], httpx.Response]
+AsyncHandler = Callable[
+    [httpx.AsyncHTTPTransport, httpx.Request], Coroutine[Any, Any, httpx.Response]
+]
+
+
+class Served(Protocol):
+    """What answers the requests for an attached origin."""
+
+    def serve_sync(self, request: httpx.Request) -> httpx.Response: ...
+
+    async def serve_async(self, request: httpx.Request) -> httpx.Response: ...
+
+
+def origin_of(url: httpx.URL) -> Origin:
+    scheme = url.scheme
+    return scheme, url.host, url.port or (443 if scheme == "https" else 80)
+
+
+class _Table:
+    """Attached fakes by origin (each with the path prefix it owns), and the patch itself:
+    applied with the first fake, undone with the last."""
+
+    def __init__(self) -> None:
+        self.by_origin: dict[Origin, list[tuple[str, Served]]] = {}
+        self.lock = threading.Lock()
+        self.originals: tuple[SyncHandler, AsyncHandler] | None = None
+        self.ours: tuple[SyncHandler, AsyncHandler] | None = None
+
+    def attach(self, served: Served, base_urls: tuple[str, ...]) -> None:
+        with self.lock:
+            for base in base_urls:
+                url = httpx.URL(base)
+                prefix = url.path.rstrip("/") + "/"
+                entries = self.by_origin.setdefault(origin_of(url), [])
+                if not any(s is served and p == prefix for p, s in entries):
+                    entries.append((prefix, served))
+            self._patch()
+
+    def detach(self, served: Served) -> None:
+        with self.lock:
+            for key in list(self.by_origin):
+                kept = [(p, s) for p, s in self.by_origin[key] if s is not served]
+                if kept:
+                    self.by_origin[key] = kept
+                else:
+                    del self.by_origin[key]
+            if not self.by_origin:
+                self._unpatch()
+
+    def find(self, url: httpx.URL) -> Served | None:
+        entries = self.by_origin.get(origin_of(url))
+        if entries:
+            path = url.path
+            for prefix, served in entries:
+                if path.startswith(prefix):
+                    return served
+        return None
+
+    @property
+    def patched(self) -> bool:
+        return self.originals is not None
+
+    def _patch(self) -> None:
+        if self.originals is not None:
+            return
+        sync_original = httpx.HTTPTransport.handle_request
+        async_original = httpx.AsyncHTTPTransport.handle_async_request
+        find = self.find
+
+        def handle_request(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+            served = find(request.url)
+            if served is None:
+                return sync_original(self, request)
+            return served.serve_sync(request)
+
+        async def handle_async_request(
+            self: httpx.AsyncHTTPTransport, request: httpx.Request
+        ) -> httpx.Response:
+            served = find(request.url)
+            if served is None:
+                return await async_original(self, request)
+            return await served.serve_async(request)
+
+        self.originals = (sync_original, async_original)
+        self.ours = (handle_request, handle_async_request)
+        httpx.HTTPTransport.handle_request = handle_request  # type: ignore[method-assign]
+        httpx.AsyncHTTPTransport.handle_async_request = handle_async_request  # type: ignore[method-assign]
+
+    def _unpatch(self) -> None:
+        if self.originals is None or self.ours is None:
+            return
+        sync_original, async_original = self.originals
+        # Someone who patched over us after we did keeps their patch (and calls ours, which
+        # then finds nothing attached and calls the original).
+        if httpx.HTTPTransport.handle_request is self.ours[0]:
+            httpx.HTTPTransport.handle_request = sync_original  # type: ignore[method-assign, assignment]
+        if httpx.AsyncHTTPTransport.handle_async_request is self.ours[1]:
+            httpx.AsyncHTTPTransport.handle_async_request = async_original  # type: ignore[method-assign, assignment]
+        self.originals = self.ours = None
+
+
+TABLE = _Table()
+attach = TABLE.attach
+detach = TABLE.detach

@@ -10,7 +10,7 @@ PROVIDER ?= kie
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps test check format fixtures serve bench contract contract-live drift clean
+.PHONY: help install system-deps test check format fixtures serve bench profile contract contract-live drift clean
 ARGS ?=
 
 help: ## list the targets
@@ -71,6 +71,9 @@ drift: $(STAMP) ## drift report (reports/drift.md + drift.xml) for URL=… (defa
 bench: $(STAMP) ## benchmarks (wrk over loopback + in-process); figures and ratios, never asserts; installs wrk and redis-server when missing
 	@$(MAKE) -s system-deps SYSTEM_DEPS="redis-server:redis-server wrk:wrk"
 	$(PY) -m bench.run --json reports/bench.json
+
+profile: $(STAMP) ## cProfile of the hot paths through the ASGI app: µs per request against bare starlette, top costs (ARGS="recordInfo")
+	$(PY) -m bench.profile $(ARGS)
 
 clean: ## remove everything the targets create: the venv, caches, reports, builds, generated fixtures
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .schemathesis reports build dist *.egg-info

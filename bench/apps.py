@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -22,4 +23,18 @@ def baseline_app() -> Starlette:
         await request.body()
         return Response(post_body, media_type="application/json")
 
-    return Starlette(routes=[Route("/get", get), Route("/post", post, methods=["POST"])])
+    routes = [Route("/get", get), Route("/post", post, methods=["POST"])]
+    # More GET sizes (BENCH_MORE_GET_BYTES="255,571"): /get1, /get2, ...
+    for i, size in enumerate(os.environ.get("BENCH_MORE_GET_BYTES", "").split(","), 1):
+        if size:
+            routes.append(Route(f"/get{i}", _constant(int(size))))
+    return Starlette(routes=routes)
+
+
+def _constant(size: int) -> Callable[[Request], Awaitable[Response]]:
+    body = b'{"x":"' + b"a" * max(0, size - 8) + b'"}'
+
+    async def get(request: Request) -> Response:
+        return Response(body, media_type="application/json")
+
+    return get

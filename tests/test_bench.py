@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from bench import run
 
 
@@ -29,3 +31,17 @@ def test_bench_marks_each_target_met_or_missed() -> None:
     assert run.verdicts("memory", {"bytes_per_task": 900, "target_bytes": 1024})[0].strip() == (
         "met    memory.bytes_per_task = 900 (target ≤ 1024)"
     )
+
+
+def test_bench_profile_reports_every_hot_path(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench import profile
+
+    monkeypatch.setenv("PROFILE_COUNT", "50")
+    monkeypatch.setenv("PROFILE_TOP", "3")
+    assert profile.main([]) == 0
+    out = capsys.readouterr().out
+    for name in ("recordInfo", "createTask", "segmindPoll", "scenarioPoll"):
+        assert f"{name}: fake " in out
+    assert "not available" not in out

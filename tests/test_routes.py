@@ -23,3 +23,49 @@ def test_routes_only_keeps_the_named_operations_but_still_checks_all() -> None:
     handlers = {op: object() for op in spec.operations}
     routes = build_routes(spec, handlers, lambda op, h: h, only=("getCredit",))
     assert [r.path for r in routes] == ["/api/v1/chat/credit"]
+
+
+def test_front_door_sends_every_path_where_starlettes_scan_would() -> None:
+    from ideogram_mock.server.app import create_app
+    from ideogram_mock.server.front import FakeApp, check_equivalence
+    from ideogram_mock.settings import Settings
+
+    app = create_app(Settings(clock="manual"))
+    assert isinstance(app, FakeApp)
+    paths = set()
+    for route in app.router.routes:
+        path = getattr(route, "path", "/")
+        for filler in ("x1", "status", "action", "upload", ""):
+            filled = "/".join(filler if s.startswith("{") else s for s in path.split("/"))
+            paths |= {filled, filled + "/", filled + "/x2", filled.rsplit("/", 1)[0]}
+    assert check_equivalence(app, sorted(paths)) == []
+    table = app._index()
+    # The hot provider paths do skip starlette's scan.
+    assert "/api/v1/jobs/recordInfo" in table.static
+    assert table.find("/v2/requests/abc") is not None
+    assert table.find("/v2/requests/abc/status") is None  # with a rival route: starlette's
+    assert table.find("/_mock/tasks") is None  # the control API: starlette's
+
+
+@pytest.mark.anyio
+async def test_front_door_keeps_a_405_and_a_404_in_the_providers_shape() -> None:
+    import httpx
+
+    from ideogram_mock.server.app import create_app
+    from ideogram_mock.settings import Settings
+
+    app = create_app(Settings(clock="manual"))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
+    ) as http:
+        wrong_method = await http.delete(
+            "/api/v1/jobs/recordInfo", headers={"Authorization": "Bearer k"}
+        )
+        assert wrong_method.status_code == 405
+        assert set(wrong_method.headers["allow"].split(", ")) == {"GET", "HEAD"}
+        assert wrong_method.json() == {"code": 405, "msg": "Method not allowed", "data": None}
+        missing = await http.get("/api/v1/jobs/recordInfo/", headers={"Authorization": "Bearer k"})
+        assert (missing.status_code, missing.json()["code"]) == (404, 404)
+        # A path parameter reaches the operation through the table as through starlette.
+        unknown = await http.get("/v2/requests/abc", headers={"x-api-key": "SG_k"})
+        assert (unknown.status_code, unknown.json()) == (404, {"error": "Request abc not found"})

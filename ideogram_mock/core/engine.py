@@ -9,8 +9,7 @@ import math
 import random
 import secrets
 import sys
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,16 +161,11 @@ class Fake:
         self._jitter = random.Random(self.settings.seed + 1)
 
     # ---- requests ---------------------------------------------------------------------------
-    @contextmanager
-    def holding(self, api_key: str | None) -> Iterator[None]:
+
+    def holding(self, api_key: str | None) -> _Holding:
         """One request's view: it reads the clock, the rule book and its account once (one
         round trip for all three on Redis), and sees its own changes to them."""
-        with held.held():
-            documents = [CLOCK_STATE, (RULES_KIND, RULES_BOOK)]
-            if api_key:
-                documents.append((ACCOUNT_KIND, api_key))
-            self.store.prefetch(documents)
-            yield
+        return _Holding(self.store, api_key)
 
     def fresh(self) -> None:
         """Read the clock and the rest anew in this request (after a long wait)."""
@@ -578,6 +572,29 @@ class Fake:
         task = self.task(task_id)
         await self.advance(max(0, task.complete_ms - self.clock.now_ms()) / 1000)
         return task
+
+
+class _Holding:
+    """`Fake.holding`'s context (a class: it runs on every request, and a generator-based
+    context manager costs several times as much)."""
+
+    __slots__ = ("api_key", "store", "token")
+
+    def __init__(self, store: Store, api_key: str | None) -> None:
+        self.store = store
+        self.api_key = api_key
+        self.token: Any = None
+
+    def __enter__(self) -> None:
+        self.token = held.begin()
+        if self.token is not None and self.store.durable:  # memory: every read is a lookup
+            documents = [CLOCK_STATE, (RULES_KIND, RULES_BOOK)]
+            if self.api_key:
+                documents.append((ACCOUNT_KIND, self.api_key))
+            self.store.prefetch(documents)
+
+    def __exit__(self, *exc: object) -> None:
+        held.end(self.token)
 
 
 _SIZES: dict[tuple[int, int], tuple[int, int]] = {}

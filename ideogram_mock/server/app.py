@@ -21,6 +21,7 @@ from ideogram_mock.providers import selected
 from ideogram_mock.server import logs
 from ideogram_mock.server.control import Control
 from ideogram_mock.server.endpoint import ProviderEndpoint
+from ideogram_mock.server.front import FakeApp
 from ideogram_mock.server.httpio import WATCH
 from ideogram_mock.server.outbound import HttpFetcher, HttpxSender
 from ideogram_mock.server.routes import build_routes
@@ -126,7 +127,7 @@ def create_app(settings: Settings | None = None, *, fake: Fake | None = None) ->
             # in a durable store for the next start.
             await fake.dispatcher.aclose()
 
-    app = Starlette(
+    app = FakeApp(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={404: _not_found, 405: _not_found},

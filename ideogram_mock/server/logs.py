@@ -9,6 +9,7 @@ and at shutdown), which keeps the log nearly free at thousands of requests a sec
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import logging
 import sys
@@ -21,6 +22,7 @@ import orjson
 CALLBACKS = logging.getLogger("ideogram_mock.callbacks")
 
 
+@functools.lru_cache(maxsize=4096)
 def key_hash(api_key: str | None) -> str | None:
     """A short, stable stand-in for a key (a log never shows the key itself)."""
     if not api_key:

@@ -28,6 +28,18 @@ def held() -> Iterator[None]:
         _HELD.reset(token)
 
 
+def begin() -> Any:
+    """`held()` without a generator, for the request path: a token for `end`."""
+    if _HELD.get() is not None:
+        return None
+    return _HELD.set({})
+
+
+def end(token: Any) -> None:
+    if token is not None:
+        _HELD.reset(token)
+
+
 def forget() -> None:
     """Drop what this request holds (before waiting on something that others change, such
     as the clock during a long wait)."""

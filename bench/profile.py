@@ -1,0 +1,156 @@
+"""cProfile of the hot paths through the ASGI app (no socket): what a request costs the fake
+beyond a bare starlette route answering the same bytes. Prints µs per request and the top
+costs; `make profile` (or python -m bench.profile [recordInfo|createTask|segmindPoll|scenarioPoll]).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import cProfile
+import json
+import os
+import pstats
+import sys
+import time
+from collections.abc import Callable, MutableMapping
+from typing import Any
+
+from bench.apps import baseline_app
+from bench.run import KEY, ROOT, SEED_BODY
+from ideogram_mock.server.app import create_app, make_fake
+from ideogram_mock.settings import Settings
+
+Scope = dict[str, Any]
+
+
+def _scope(method: str, path: str, query: bytes, headers: list[tuple[bytes, bytes]]) -> Scope:
+    return {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query,
+        "headers": [(b"host", b"127.0.0.1:8000"), *headers], "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 1), "root_path": "",
+    }  # fmt: skip
+
+
+async def _drive(app: Any, make: Callable[[], tuple[Scope, bytes]], count: int) -> float:
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    started = time.perf_counter()
+    for _ in range(count):
+        scope, body = make()
+
+        async def receive(body: bytes = body) -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await app(scope, receive, send)
+        if sent[0]["status"] not in (200, 201):
+            raise RuntimeError(f"answered {sent[0]['status']}: {sent[-1]}")
+        sent.clear()
+    return (time.perf_counter() - started) / count * 1e6
+
+
+def paths() -> dict[str, tuple[Any, Callable[[], tuple[Scope, bytes]], int]]:
+    """Each hot path: the fake's app, a request maker, and the answer's size for the baseline."""
+    fake = make_fake(
+        Settings(
+            clock=os.environ.get("PROFILE_CLOCK", "manual"),
+            rate_limit=None,
+            credits=10**15,
+            time_scale=0,
+        )
+    )
+    app = create_app(fake=fake)
+    kie = [(b"authorization", f"Bearer {KEY}".encode())]
+    json_type = [(b"content-type", b"application/json")]
+    body = json.dumps({k: v for k, v in SEED_BODY.items() if k != "callBackUrl"}).encode()
+    out: dict[str, tuple[Any, Callable[[], tuple[Scope, bytes]], int]] = {}
+
+    def run_once(scope: Scope, data: bytes) -> bytes:
+        sent: list[MutableMapping[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": data, "more_body": False}
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            sent.append(message)
+
+        asyncio.run(app(scope, receive, send))
+        return b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+    create = _scope("POST", "/api/v1/jobs/createTask", b"", kie + json_type)
+    answer = run_once(create, body)
+    task_id = json.loads(answer)["data"]["taskId"]
+    record = _scope("GET", "/api/v1/jobs/recordInfo", f"taskId={task_id}".encode(), kie)
+    out["recordInfo"] = (app, lambda: (dict(record), b""), len(run_once(record, b"")))
+    out["createTask"] = (app, lambda: (dict(create), body), len(answer))
+    seg = [(b"x-api-key", b"SG_bench")]
+    seg_body = json.dumps(
+        {"prompt": "a knight", "character_reference_image": "http://127.0.0.1:9/me.png"}
+    ).encode()
+    queued = json.loads(
+        run_once(_scope("POST", "/v2/ideogram-character", b"", seg + json_type), seg_body)
+    )
+    poll = _scope("GET", f"/v2/requests/{queued['request_id']}", b"", seg)
+    out["segmindPoll"] = (app, lambda: (dict(poll), b""), len(run_once(poll, b"")))
+    basic = base64.b64encode(b"bench:secret")
+    sc = [(b"authorization", b"Basic " + basic)]
+    portrait = ROOT / "fixtures" / "images" / "portrait.png"
+    upload = {"name": "portrait.png", "image": base64.b64encode(portrait.read_bytes()).decode()}
+    asset = json.loads(
+        run_once(_scope("POST", "/v1/assets", b"", sc + json_type), json.dumps(upload).encode())
+    )["asset"]["id"]
+    job_answer = json.loads(
+        run_once(
+            _scope("POST", "/v1/generate/custom/model_ideogram-character", b"", sc + json_type),
+            json.dumps({"prompt": "a knight", "characterReferenceImage": asset}).encode(),
+        )
+    )
+    job_id = job_answer.get("job", {}).get("jobId")
+    if job_id:
+        job = _scope("GET", f"/v1/jobs/{job_id}", b"", sc)
+        out["scenarioPoll"] = (app, lambda: (dict(job), b""), len(run_once(job, b"")))
+    fake.clock.advance(60)
+    return out
+
+
+def main(argv: list[str]) -> int:
+    chosen = argv or ["recordInfo", "createTask", "segmindPoll", "scenarioPoll"]
+    count = int(os.environ.get("PROFILE_COUNT", "5000"))
+    found = paths()
+    for name in chosen:
+        if name not in found:
+            print(f"{name}: not available")
+            continue
+        app, make, size = found[name]
+        os.environ["BENCH_GET_BYTES"] = os.environ["BENCH_POST_BYTES"] = str(size)
+        base = baseline_app()
+        method = make()[0]["method"]
+        base_scope = _scope(method, "/get" if method == "GET" else "/post", b"", [])
+
+        def base_make(
+            scope: Scope = base_scope, make: Callable[[], tuple[Scope, bytes]] = make
+        ) -> tuple[Scope, bytes]:
+            return dict(scope), make()[1]
+
+        asyncio.run(_drive(app, make, 200))
+        fake_us = min(asyncio.run(_drive(app, make, count)) for _ in range(3))
+        base_us = min(asyncio.run(_drive(base, base_make, count)) for _ in range(3))
+        print(f"{name}: fake {fake_us:.1f} µs, bare starlette {base_us:.1f} µs per request "
+              f"(answer {size} B)")  # fmt: skip
+        profile = cProfile.Profile()
+        profile.enable()
+        asyncio.run(_drive(app, make, count))
+        profile.disable()
+        stats = pstats.Stats(profile)
+        stats.sort_stats(os.environ.get("PROFILE_SORT", "tottime")).print_stats(
+            int(os.environ.get("PROFILE_TOP", "15"))
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -69,3 +69,17 @@ async def test_front_door_keeps_a_405_and_a_404_in_the_providers_shape() -> None
         # A path parameter reaches the operation through the table as through starlette.
         unknown = await http.get("/v2/requests/abc", headers={"x-api-key": "SG_k"})
         assert (unknown.status_code, unknown.json()) == (404, {"error": "Request abc not found"})
+
+
+def test_result_files_route_is_scanned_first_and_matches_nothing_else() -> None:
+    from ideogram_mock.server.app import create_app
+    from ideogram_mock.server.front import check_equivalence
+    from ideogram_mock.settings import Settings
+
+    app = create_app(Settings(clock="manual"))
+    first = app.router.routes[0]
+    assert getattr(first, "path", "").startswith("/files/")
+    scope = {"type": "http", "path": "/files/t/1/s/0.png", "root_path": "", "method": "GET"}
+    matching = [r for r in app.router.routes if r.matches(scope)[0].name != "NONE"]
+    assert matching == [first]
+    assert check_equivalence(app, ["/files/t/1/s/0.png"]) == []

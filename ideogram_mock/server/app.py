@@ -89,7 +89,7 @@ def provider_routes(fake: Fake) -> list[Route]:
     return routes
 
 
-def create_app(settings: Settings | None = None, *, fake: Fake | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, *, fake: Fake | None = None) -> FakeApp:
     """The fake as an ASGI app: every selected provider's API at its own paths, the control
     API (unless `admin` is off) and the result files, all routed from the specs in `openapi/`.
     Pass a `Fake` (see `make_fake`) to share or inspect its state; `app.state.fake` holds it.
@@ -104,6 +104,9 @@ def create_app(settings: Settings | None = None, *, fake: Fake | None = None) ->
         control.wrap,
         only=None if fake.settings.admin else PUBLIC_OPS,
     )
+    # Result files are fetched once per image: scan them first (no other path can match
+    # theirs, so the order changes only how soon starlette finds them).
+    routes.sort(key=lambda route: not route.path.startswith("/files/"))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -24,6 +24,8 @@ from ideogram_mock.stores.base import Store
 from ideogram_mock.testing.redis_server import redis_server
 
 pytest_plugins = ("pytester",)
+# Parsed specs are cached between runs; the tests (and the servers they start) use their own.
+os.environ.setdefault("IDEOGRAM_MOCK_CACHE", tempfile.mkdtemp(prefix="ideogram-mock-cache-"))
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "fixtures" / "seed"
 BASE = "http://127.0.0.1:8000"

@@ -315,3 +315,28 @@ _UniqueKeys.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_
 def test_spec_gives_no_key_twice(name: str) -> None:
     with spec_path(name).open(encoding="utf-8") as fh:
         yaml.load(fh, Loader=_UniqueKeys)
+
+
+def test_spec_parses_are_cached_by_content_and_a_bad_cache_is_parsed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ideogram_mock.server import spec
+
+    monkeypatch.setenv("IDEOGRAM_MOCK_CACHE", str(tmp_path))
+    expected = yaml.safe_load(spec.spec_path("segmind.yaml").read_text())
+    assert spec.load_document("segmind.yaml") == expected
+    (kept,) = tmp_path.glob("segmind.yaml.*.marshal")
+    assert spec.load_document("segmind.yaml") == expected  # read back from the cache
+    kept.write_bytes(b"\x00not marshal")
+    assert spec.load_document("segmind.yaml") == expected  # parsed again
+    assert spec.load_document("segmind.yaml") == expected
+    # A changed spec gets its own entry, and the old one goes.
+    copy = tmp_path / "specs"
+    copy.mkdir()
+    (copy / "segmind.yaml").write_text(spec.spec_path("segmind.yaml").read_text() + "\n# x\n")
+    monkeypatch.setattr(spec, "spec_path", lambda name: copy / name)
+    assert spec.load_document("segmind.yaml") == expected
+    assert len(list(tmp_path.glob("segmind.yaml.*.marshal"))) == 1
+    assert next(tmp_path.glob("segmind.yaml.*.marshal")) != kept
+    monkeypatch.setenv("IDEOGRAM_MOCK_CACHE", "off")
+    assert spec.load_document("segmind.yaml") == expected

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import anyio
-import httpx
+
+if TYPE_CHECKING:
+    import httpx
+
+# httpx is imported when first used: `serve` starts faster without it (and its CLI's
+# dependencies), and a fake that sends no callback never needs it.
 
 
 class HttpxSender:
@@ -21,6 +27,8 @@ class HttpxSender:
     async def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
+            import httpx
+
             self._client = httpx.AsyncClient(
                 follow_redirects=False,
                 trust_env=False,
@@ -49,6 +57,8 @@ class HttpFetcher:
         self.budget_s = budget_s
 
     async def __call__(self, url: str, limit: int) -> bytes | None:
+        import httpx
+
         try:
             with anyio.fail_after(self.budget_s):
                 return await self._get(url, limit)
@@ -56,6 +66,8 @@ class HttpFetcher:
             return None
 
     async def _get(self, url: str, limit: int) -> bytes | None:
+        import httpx
+
         async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
             for _ in range(self.redirects + 1):
                 if not self.allows(url):

@@ -267,7 +267,7 @@ def bench_memory(count: int) -> Results:
     tracemalloc.stop()
     ids_bytes = sys.getsizeof(ids) + sum(sys.getsizeof(i) for i in ids)
     per_task = (after - before - ids_bytes) / count
-    return {"tasks": count, "bytes_per_task": round(per_task), "target_bytes": 2048}
+    return {"tasks": count, "bytes_per_task": round(per_task), "target_bytes": 1024}
 
 
 async def _record_latency(fake: Fake, ids: list[str], calls: int) -> float:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import dataclasses
+
+import orjson
 import pytest
 
 from ideogram_mock.core.tasks import Failure, Stage, Task
@@ -52,3 +55,34 @@ def test_lifecycle_progress_and_update_time() -> None:
     task = _task((100, 200, 1200))
     assert [progress_at(task, t) for t in (1000, 1200, 1700, 2199, 2200)] == [0, 0, 50, 99, 100]
     assert [updated_at(task, t) for t in (1000, 1150, 1500, 5000)] == [1000, 1100, 1200, 2200]
+
+
+def test_tasks_keep_a_long_request_deflated_and_give_it_back_whole() -> None:
+    import threading
+
+    from ideogram_mock.core.tasks import PACK_FROM, pack_request
+    from ideogram_mock.stores.codec import task_from_bytes, task_to_bytes
+
+    short = '{"prompt":"a knight"}'
+    assert pack_request(short) == short  # not worth it
+    requests = [
+        orjson.dumps({"input": {"prompt": f"ünïcode knight {i} " * 40}}).decode() for i in range(5)
+    ]
+    packed = [pack_request(r) for r in requests]
+    assert all(
+        isinstance(p, bytes) and len(p) < len(r) / 2 for p, r in zip(packed, requests, strict=True)
+    )
+    # Each is whole on its own (a later one does not lean on an earlier one), in any order,
+    # and packed in another thread too.
+    from_thread: list[str | bytes] = []
+    worker = threading.Thread(target=lambda: from_thread.append(pack_request(requests[0])))
+    worker.start()
+    worker.join()
+    for request, p in reversed(
+        list(zip([*requests, requests[0]], [*packed, *from_thread], strict=True))
+    ):
+        task = _task((1, 2, 3))
+        task = dataclasses.replace(task, packed_request=p)
+        assert task.request == request
+        assert task_from_bytes(task_to_bytes(task)).request == request
+    assert len(requests[0]) >= PACK_FROM

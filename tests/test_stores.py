@@ -19,7 +19,7 @@ from tests.conftest import Kie, make_settings, store_url
 def _task(n: int, provider: str = "kie", complete_ms: int = 1_000, **changes: Any) -> Task:
     fields: dict[str, Any] = {
         "task_id": f"t{n}", "provider": provider, "api_key": "k",
-        "model": "ideogram/character", "request": '{"prompt":"p"}', "callback_url": None,
+        "model": "ideogram/character", "packed_request": '{"prompt":"p"}', "callback_url": None,
         "created_ms": 0, "queuing_ms": 10, "generating_ms": 20, "complete_ms": complete_ms,
         "num_images": 1, "size": (1024, 1024), "image_key": 2**64 - 1,
         "character_key": 2**63 + 5, "edit": None, "credits": 9, "failure": None,

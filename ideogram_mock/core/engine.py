@@ -44,7 +44,7 @@ from ideogram_mock.core.ratelimit import RateLimiter
 from ideogram_mock.core.rules import BOOK as RULES_BOOK
 from ideogram_mock.core.rules import KIND as RULES_KIND
 from ideogram_mock.core.rules import RuleBook, triggers_in
-from ideogram_mock.core.tasks import Failure, Speed, Stage, Task
+from ideogram_mock.core.tasks import Failure, Speed, Stage, Task, pack_request
 from ideogram_mock.core.timeline import stage_at, timeline
 from ideogram_mock.settings import Settings
 from ideogram_mock.stores import held
@@ -332,7 +332,7 @@ class Fake:
             provider=order.provider,
             api_key=sys.intern(account.api_key),
             model=sys.intern(order.model),
-            request=order.request,
+            packed_request=pack_request(order.request),
             callback_url=None if order.callback_url is None else sys.intern(order.callback_url),
             created_ms=now,
             queuing_ms=now + phases.queuing,

@@ -22,6 +22,7 @@ from ideogram_mock.providers.kie.models import (
     NAME,
     SPEEDS,
 )
+from ideogram_mock.server.ended import EndedAnswers
 from ideogram_mock.server.endpoint import Answer, Call, Handler
 from ideogram_mock.server.httpio import bearer, is_json, parse_json, query, read_body
 from ideogram_mock.server.spec import Operation, load_spec
@@ -83,6 +84,7 @@ class KieApi:
         self.mirror = fake.settings.http_status == "mirror"
         self.unknown_task = fake.settings.unknown_task
         self.strict_fields = fake.settings.strict_fields
+        self._ended = EndedAnswers()
 
     @functools.cached_property
     def _strict(self) -> Mapping[str, Operation]:
@@ -159,7 +161,12 @@ class KieApi:
             raise KieError(rejection.code, rejection.msg)
         call.task_id = params["taskId"]
         task = self.fake.owned(account, call.task_id)
-        return records.record(task, self.fake.clock.now_ms(), self.fake.result_urls(task))
+        now = self.fake.clock.now_ms()
+        if now < task.complete_ms:
+            return records.record(task, now, self.fake.result_urls(task))
+        return self._ended.answer(
+            task, lambda: self.answer(records.record(task, now, self.fake.result_urls(task)))
+        )
 
     async def get_credit(self, call: Call) -> Any:
         call.fault = await self.fake.gate(NAME, "credit", call.api_key)

@@ -44,6 +44,7 @@ from ideogram_mock.providers.scenario.models import (
     UPLOAD_FORMATS,
     URL_TTL_S,
 )
+from ideogram_mock.server.ended import EndedAnswers
 from ideogram_mock.server.endpoint import Answer, Call, Handler
 from ideogram_mock.server.httpio import is_json, parse_json, query, read_body
 
@@ -94,6 +95,7 @@ class ScenarioApi:
 
     def __init__(self, fake: Fake) -> None:
         self.fake = fake
+        self._ended = EndedAnswers()
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -360,7 +362,11 @@ class ScenarioApi:
     async def get_job(self, call: Call) -> Any:
         call.fault = await self.fake.gate(NAME, "getJob", call.api_key)
         task = self._job(call)
-        return {"job": records.job(task, self.fake.clock.now_ms())}
+        now = self.fake.clock.now_ms()
+        if now < task.complete_ms:
+            return {"job": records.job(task, now)}
+        # An ended job reads the same from its end on: rendered once (see `EndedAnswers`).
+        return self._ended.answer(task, lambda: self.answer({"job": records.job(task, now)}))
 
     async def job_action(self, call: Call) -> Any:
         body = await self._body(call, 0)

@@ -4,7 +4,7 @@ queue, the credit balance, and `{"error": …}` for every refusal."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -47,6 +47,7 @@ from ideogram_mock.providers.segmind.models import (
     SPEEDS,
     dollars,
 )
+from ideogram_mock.server.ended import EndedAnswers
 from ideogram_mock.server.endpoint import Answer, Call, Handler
 from ideogram_mock.server.httpio import is_json, parse_json, read_body
 from ideogram_mock.server.spec import SchemaCheck, load_spec
@@ -74,6 +75,10 @@ class Received:
     fields: dict[str, Any]
     uploads: dict[str, bytes]
     form: bool
+
+
+def _as_answer(result: Any) -> Answer:
+    return result if type(result) is Answer else _json(200, result)
 
 
 def _json(status: int, body: Any, headers: list[tuple[bytes, bytes]] | None = None) -> Answer:
@@ -147,6 +152,8 @@ class SegmindApi:
         spec = load_spec(SPEC)
         self.json_check: SchemaCheck = spec.check("#/components/schemas/Input")
         self.form_check: SchemaCheck = spec.check("#/components/schemas/FormInput")
+        self._ended_status = EndedAnswers()
+        self._ended_result = EndedAnswers()
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -317,16 +324,32 @@ class SegmindApi:
     async def status(self, call: Call) -> Any:
         call.fault = await self.fake.gate(NAME, "status", call.api_key)
         task = self._request(call)
-        body = records.status(task, self.fake.stage(task), self.fake.settings.base_url)
-        return self._ended(body)
+        stage = self.fake.stage(task)
+
+        def render() -> Any:
+            return self._ended(records.status(task, stage, self.fake.settings.base_url))
+
+        return self._once_ended(self._ended_status, task, stage, render)
 
     async def result(self, call: Call) -> Any:
         call.fault = await self.fake.gate(NAME, "result", call.api_key)
         task = self._request(call)
         stage = self.fake.stage(task)
-        output = self.fake.result_urls(task) if stage is Stage.SUCCEEDED else []
-        body = records.result(task, stage, self.fake.settings.base_url, output)
-        return self._ended(body)
+
+        def render() -> Any:
+            output = self.fake.result_urls(task) if stage is Stage.SUCCEEDED else []
+            body = records.result(task, stage, self.fake.settings.base_url, output)
+            return self._ended(body)
+
+        return self._once_ended(self._ended_result, task, stage, render)
+
+    def _once_ended(
+        self, kept: EndedAnswers, task: Task, stage: Stage, render: Callable[[], Any]
+    ) -> Any:
+        """An ended request's answer never changes: rendered once (see `EndedAnswers`)."""
+        if not stage.terminal:
+            return render()
+        return kept.answer(task, lambda: _as_answer(render()))
 
     async def user_credits(self, call: Call) -> Any:
         call.fault = await self.fake.gate(NAME, "userCredits", call.api_key)

@@ -1,0 +1,32 @@
+"""Answers about ended tasks, rendered once.
+
+A task's record stops changing when the task ends (`records._terminal`: the same at every read
+from its end on), yet clients poll it again and again. An `EndedAnswers` keeps the rendered
+answer per task id, bounded, and hands it back only while the task read now is the task the
+answer was made from (the same object in the memory store, an equal one from a durable store),
+so a reset, an eviction or another process's change can never bring back a stale answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ideogram_mock.core.tasks import Task
+from ideogram_mock.server.endpoint import Answer
+
+
+class EndedAnswers:
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._kept: dict[str, tuple[Task, Answer]] = {}
+
+    def answer(self, task: Task, render: Callable[[], Answer]) -> Answer:
+        """The kept answer for this ended task, else `render()` (then kept)."""
+        kept = self._kept.get(task.task_id)
+        if kept is not None and (kept[0] is task or kept[0] == task):
+            return kept[1]
+        answer = render()
+        if len(self._kept) >= self.size:
+            del self._kept[next(iter(self._kept))]  # the oldest kept
+        self._kept[task.task_id] = (task, answer)
+        return answer

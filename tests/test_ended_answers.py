@@ -1,0 +1,132 @@
+"""Answers about ended tasks are rendered once, and never outlive the task they describe."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ideogram_mock.core.tasks import Task
+from ideogram_mock.server.ended import EndedAnswers
+from ideogram_mock.server.endpoint import Answer
+from ideogram_mock.settings import Settings
+from ideogram_mock.testing.inprocess import KieMock
+
+BODY: dict[str, Any] = {
+    "model": "ideogram/character",
+    "input": {"prompt": "a knight", "reference_image_urls": ["https://cdn.example.com/a.png"]},
+}
+RECORD = "https://api.kie.ai/api/v1/jobs/recordInfo"
+IMAGES = Path(__file__).resolve().parent.parent / "fixtures" / "images"
+
+
+def _task(n: int) -> Task:
+    return Task(
+        f"{n:032x}", "kie", "k", "ideogram/character", "{}", None, 0, 1, 2, 3, 1, (8, 8), 1, 2,
+        None, 1, None, None,
+    )  # fmt: skip
+
+
+def test_ended_answers_are_kept_per_task_and_only_for_that_task() -> None:
+    kept = EndedAnswers(size=2)
+    renders: list[int] = []
+
+    def render(n: int) -> Answer:
+        renders.append(n)
+        return Answer(200, str(n).encode())
+
+    one, two, three = _task(1), _task(2), _task(3)
+    assert kept.answer(one, lambda: render(1)).body == b"1"
+    assert kept.answer(one, lambda: render(9)).body == b"1"  # the same object: kept
+    assert kept.answer(dataclasses.replace(one), lambda: render(9)).body == b"1"  # an equal one
+    changed = dataclasses.replace(one, credits=7)  # same id, another task (after a reset, say)
+    assert kept.answer(changed, lambda: render(11)).body == b"11"
+    kept.answer(two, lambda: render(2))
+    kept.answer(three, lambda: render(3))  # over the bound: the oldest goes
+    assert kept.answer(changed, lambda: render(12)).body == b"12"
+    assert renders == [1, 11, 2, 3, 12]
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+def test_an_ended_task_polled_again_answers_the_same_and_is_still_journaled_and_faulted(
+    store: str, tmp_path: Path
+) -> None:
+    url = "memory" if store == "memory" else f"sqlite:///{tmp_path}/state.db"
+    with (
+        KieMock(Settings(clock="manual", store=url)) as mock,
+        httpx.Client(headers=mock.headers()) as http,
+    ):
+        task_id = http.post(mock.base_url + "/api/v1/jobs/createTask", json=BODY).json()["data"][
+            "taskId"
+        ]
+        mock.finish(task_id)
+        first = http.get(RECORD, params={"taskId": task_id})
+        second = http.get(RECORD, params={"taskId": task_id})
+        assert first.json()["data"]["state"] == "success"
+        assert second.content == first.content
+        mock.fault("recordInfo", 500)
+        faulted = http.get(RECORD, params={"taskId": task_id}).json()
+        assert faulted["code"] == 500
+        polls = [r for r in mock.requests if r["operationId"] == "getTaskRecord"]
+        assert [r["code"] for r in polls] == [200, 200, 500]
+        # Another key may not read it, kept answer or not.
+        stranger = http.get(
+            RECORD, params={"taskId": task_id}, headers={"Authorization": "Bearer x"}
+        )
+        assert stranger.json()["code"] != 200
+
+
+def test_after_a_reset_a_task_with_the_same_id_is_answered_afresh() -> None:
+    with KieMock(Settings(clock="manual")) as mock, httpx.Client(headers=mock.headers()) as http:
+        first = http.post(mock.base_url + "/api/v1/jobs/createTask", json=BODY).json()["data"]
+        mock.finish(first["taskId"])
+        before = http.get(RECORD, params={"taskId": first["taskId"]}).json()["data"]
+        mock.reset()  # the memory store hands the same ids out again
+        other = {**BODY, "input": {**BODY["input"], "prompt": "a different knight"}}
+        again = http.post(mock.base_url + "/api/v1/jobs/createTask", json=other).json()["data"]
+        assert again["taskId"] == first["taskId"]
+        mock.finish(again["taskId"])
+        after = http.get(RECORD, params={"taskId": again["taskId"]}).json()["data"]
+        assert "a different knight" in after["param"]
+        assert after["param"] != before["param"]
+
+
+def test_segmind_and_scenario_ended_polls_answer_the_same_each_time(kie_mock: KieMock) -> None:
+    with httpx.Client() as http:
+        queued = http.post(
+            "https://api.segmind.com/v2/ideogram-character",
+            json={
+                "prompt": "a knight",
+                "character_reference_image": "https://cdn.example.com/a.png",
+            },
+            headers={"x-api-key": "SG_k"},
+        ).json()
+        kie_mock.finish(queued["request_id"])
+        for path in ("", "/status"):
+            url = f"https://api.segmind.com/v2/requests/{queued['request_id']}{path}"
+            first = http.get(url, headers={"x-api-key": "SG_k"})
+            assert first.status_code == 200
+            assert first.json()["status"] == "COMPLETED"
+            assert http.get(url, headers={"x-api-key": "SG_k"}).content == first.content
+        # Scenario: an uploaded reference, a job run to its end, polled twice.
+        scenario = {"Authorization": "Basic " + base64.b64encode(b"k:s").decode()}
+        portrait = base64.b64encode((IMAGES / "portrait.png").read_bytes()).decode()
+        asset = http.post(
+            "https://api.cloud.scenario.com/v1/assets",
+            json={"name": "portrait.png", "image": portrait},
+            headers=scenario,
+        ).json()["asset"]["id"]
+        job = http.post(
+            "https://api.cloud.scenario.com/v1/generate/custom/model_ideogram-character",
+            json={"prompt": "a knight", "characterReferenceImage": asset},
+            headers=scenario,
+        ).json()["job"]["jobId"]
+        kie_mock.finish(job)
+        url = f"https://api.cloud.scenario.com/v1/jobs/{job}"
+        first = http.get(url, headers=scenario)
+        assert first.json()["job"]["status"] == "success"
+        assert http.get(url, headers=scenario).content == first.content

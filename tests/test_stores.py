@@ -194,3 +194,23 @@ async def test_tasks_older_than_their_retention_are_evicted_as_new_ones_come(kie
         await kie.create_id()
     assert (await kie.record(old))["code"] == 422  # "recordInfo is null": forgotten
     assert len(kie.fake.store) == EVICT_EVERY
+
+
+def test_stores_a_task_read_ahead_is_taken_once_and_a_change_drops_it(store: Store) -> None:
+    from ideogram_mock.stores import held
+
+    store.add(_task(1))
+    with held.held():
+        store.prefetch([], "t1")
+        assert store.get("t1") == _task(1)
+        store.replace(_task(1, complete_ms=7))
+        found = store.get("t1")
+        assert found is not None and found.complete_ms == 7
+    with held.held():
+        store.prefetch([], "t1")
+        store.replace(_task(1, complete_ms=9))  # this request's own change, after reading ahead
+        found = store.get("t1")
+        assert found is not None and found.complete_ms == 9
+        store.prefetch([], "t404")
+        assert store.get("t404") is None
+    assert store.get("t1") == _task(1, complete_ms=9)

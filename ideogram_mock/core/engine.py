@@ -162,10 +162,11 @@ class Fake:
 
     # ---- requests ---------------------------------------------------------------------------
 
-    def holding(self, api_key: str | None) -> _Holding:
+    def holding(self, api_key: str | None, task_id: str | None = None) -> _Holding:
         """One request's view: it reads the clock, the rule book and its account once (one
-        round trip for all three on Redis), and sees its own changes to them."""
-        return _Holding(self.store, api_key)
+        round trip for all three on Redis, with the task it names), and sees its own changes
+        to them."""
+        return _Holding(self.store, api_key, task_id)
 
     def fresh(self) -> None:
         """Read the clock and the rest anew in this request (after a long wait)."""
@@ -332,7 +333,8 @@ class Fake:
             provider=order.provider,
             api_key=sys.intern(account.api_key),
             model=sys.intern(order.model),
-            packed_request=pack_request(order.request),
+            # Deflated only where tasks live as objects (memory); an outside store keeps bytes.
+            packed_request=order.request if self.store.durable else pack_request(order.request),
             callback_url=None if order.callback_url is None else sys.intern(order.callback_url),
             created_ms=now,
             queuing_ms=now + phases.queuing,
@@ -578,11 +580,12 @@ class _Holding:
     """`Fake.holding`'s context (a class: it runs on every request, and a generator-based
     context manager costs several times as much)."""
 
-    __slots__ = ("api_key", "store", "token")
+    __slots__ = ("api_key", "store", "task_id", "token")
 
-    def __init__(self, store: Store, api_key: str | None) -> None:
+    def __init__(self, store: Store, api_key: str | None, task_id: str | None) -> None:
         self.store = store
         self.api_key = api_key
+        self.task_id = task_id
         self.token: Any = None
 
     def __enter__(self) -> None:
@@ -591,7 +594,7 @@ class _Holding:
             documents = [CLOCK_STATE, (RULES_KIND, RULES_BOOK)]
             if self.api_key:
                 documents.append((ACCOUNT_KIND, self.api_key))
-            self.store.prefetch(documents)
+            self.store.prefetch(documents, self.task_id)
 
     def __exit__(self, *exc: object) -> None:
         held.end(self.token)

@@ -17,7 +17,7 @@ from ideogram_mock.core.engine import Fake
 from ideogram_mock.core.errors import ConnectionDropped, DomainError, GatewayFailure
 from ideogram_mock.core.journal import RequestEntry
 from ideogram_mock.server import logs
-from ideogram_mock.server.httpio import BodyTimeout
+from ideogram_mock.server.httpio import BodyTimeout, query
 from ideogram_mock.server.logs import key_hash
 from ideogram_mock.server.spec import Operation
 
@@ -87,6 +87,22 @@ class Dialect(Protocol):
 
 
 CLIENT_GONE = "the client disconnected before its request was read"
+# The parameters that name a task, in any provider's words (path or query).
+TASK_PARAMETERS = ("taskId", "requestId", "jobId")
+
+
+def _task_named_by(op: Operation) -> Callable[[Scope], str | None] | None:
+    """Where an operation's request names its task, read ahead with its documents (one round
+    trip on Redis instead of two); None when it names none."""
+    for param in op.parameters:
+        if param.name not in TASK_PARAMETERS:
+            continue
+        name = param.name
+        if param.location == "path":
+            return lambda scope: scope.get("path_params", {}).get(name)
+        if param.location == "query":
+            return lambda scope: query(scope).get(name) or None
+    return None
 
 
 async def hang_up(send: Send) -> None:
@@ -116,11 +132,13 @@ class ProviderEndpoint:
         # Bound once: these run on every request.
         self._api_key = dialect.api_key
         self._answer = dialect.answer
+        self._names_task = _task_named_by(op) if fake.store.durable else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         call = Call(scope, receive, self.op, self._api_key(scope))
-        with self.fake.holding(call.api_key):
+        task_id = None if self._names_task is None else self._names_task(scope)
+        with self.fake.holding(call.api_key, task_id):
             await self._serve(call, started, send)
 
     async def _serve(self, call: Call, started: float, send: Send) -> None:

@@ -98,9 +98,10 @@ class Store(Protocol):
         """A document's value, or None."""
         ...
 
-    def prefetch(self, documents: Sequence[tuple[str, str]]) -> None:
+    def prefetch(self, documents: Sequence[tuple[str, str]], task_id: str | None = None) -> None:
         """Read documents ahead (in one round trip where that matters) for a request that holds
-        its documents (see stores/held.py); nothing otherwise."""
+        its documents (see stores/held.py); nothing otherwise. `task_id`: the task the request
+        names, read in the same round trip where that saves one (its first `get` takes it)."""
         ...
 
     def update(self, kind: str, key: str, change: Change[R]) -> R:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from ideogram_mock.core.tasks import Failure, Task, pack_request
+from ideogram_mock.core.tasks import Failure, Task
 
 
 def task_to_bytes(task: Task) -> bytes:
@@ -31,7 +31,7 @@ def task_from_bytes(data: bytes) -> Task:
         provider=provider,
         api_key=api_key,
         model=model,
-        packed_request=pack_request(request),
+        packed_request=request,  # a task read from outside lives for one request: kept plain
         callback_url=callback_url,
         created_ms=created_ms,
         queuing_ms=queuing_ms,

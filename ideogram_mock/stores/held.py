@@ -56,6 +56,14 @@ def cached(kind: str, key: str) -> Any:
     return documents.get((kind, key), _MISSING)
 
 
+def take(kind: str, key: str) -> Any:
+    """The held value, removed (read once), or MISSING."""
+    documents = _HELD.get()
+    if documents is None:
+        return _MISSING
+    return documents.pop((kind, key), _MISSING)
+
+
 def keep(kind: str, key: str, value: Any) -> None:
     documents = _HELD.get()
     if documents is not None:

@@ -87,7 +87,7 @@ class MemoryStore:
         docs = self._docs.get(kind)
         return None if docs is None else docs.get(key)
 
-    def prefetch(self, documents: Sequence[tuple[str, str]]) -> None:
+    def prefetch(self, documents: Sequence[tuple[str, str]], task_id: str | None = None) -> None:
         pass  # every read is a dict lookup
 
     def update(self, kind: str, key: str, change: Change[R]) -> R:

@@ -91,6 +91,9 @@ return seq
 """
 _SIGNED = 1 << 63
 
+# The task a request names, as prefetched bytes (taken by the request's first `get`).
+PREFETCHED_TASK = "task-bytes"
+
 
 class RedisStore:
     kind = "redis"
@@ -135,6 +138,7 @@ class RedisStore:
                     yield task_from_bytes(data)
 
     def _put(self, task: Task, replace: bool) -> bool:
+        held.take(PREFETCHED_TASK, task.task_id)  # read ahead, now out of date
         keys = [
             self._k("tasks"),
             self._k("task-order"),
@@ -151,7 +155,9 @@ class RedisStore:
             raise KeyError(f"task {task.task_id} exists")
 
     def get(self, task_id: str) -> Task | None:
-        data = self._r.hget(self._k("tasks"), task_id)
+        data = held.take(PREFETCHED_TASK, task_id)  # read with the request's documents
+        if data is held.MISSING:
+            data = self._r.hget(self._k("tasks"), task_id)
         return None if data is None else task_from_bytes(data)
 
     def replace(self, task: Task) -> None:
@@ -159,7 +165,7 @@ class RedisStore:
             raise KeyError(f"no task {task.task_id}")
 
     def remove(self, task_id: str) -> None:
-        task = self.get(task_id)
+        task = self.get(task_id)  # (takes a task read ahead)
         pipe = self._r.pipeline()
         pipe.hdel(self._k("tasks"), task_id)
         pipe.zrem(self._k("task-order"), task_id)
@@ -209,18 +215,24 @@ class RedisStore:
         held.keep(kind, key, value)
         return value
 
-    def prefetch(self, documents: Sequence[tuple[str, str]]) -> None:
-        """Read documents into the request's hold in one round trip."""
+    def prefetch(self, documents: Sequence[tuple[str, str]], task_id: str | None = None) -> None:
+        """Read documents (and the task the request names) into the request's hold in one
+        round trip."""
         if not held.holding():
             return
         wanted = [(k, key) for k, key in documents if held.cached(k, key) is held.MISSING]
-        if not wanted:
+        if not wanted and task_id is None:
             return
         pipe = self._r.pipeline(transaction=False)
         for kind, key in wanted:
             pipe.hget(self._k("doc", kind), key)
-        for (kind, key), data in zip(wanted, pipe.execute(), strict=True):
+        if task_id is not None:
+            pipe.hget(self._k("tasks"), task_id)
+        found = pipe.execute()
+        for (kind, key), data in zip(wanted, found, strict=False):
             held.keep(kind, key, None if data is None else orjson.loads(data))
+        if task_id is not None:
+            held.keep(PREFETCHED_TASK, task_id, found[-1])
 
     def update(self, kind: str, key: str, change: Change[R]) -> R:
         name = self._k("doc", kind)

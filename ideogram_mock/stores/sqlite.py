@@ -174,7 +174,7 @@ class SqliteStore:
         held.keep(kind, key, value)
         return value
 
-    def prefetch(self, documents: Sequence[tuple[str, str]]) -> None:
+    def prefetch(self, documents: Sequence[tuple[str, str]], task_id: str | None = None) -> None:
         for kind, key in documents:  # local reads: one by one costs next to nothing
             self.read(kind, key)
 

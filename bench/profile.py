@@ -61,6 +61,8 @@ def paths() -> dict[str, tuple[Any, Callable[[], tuple[Scope, bytes]], int]]:
             rate_limit=None,
             credits=10**15,
             time_scale=0,
+            # PROFILE_STORE=sqlite:///PATH or redis://...: the same paths on another store.
+            store=os.environ.get("PROFILE_STORE", "memory"),
         )
     )
     app = create_app(fake=fake)

@@ -56,6 +56,11 @@ def cached(kind: str, key: str) -> Any:
     return documents.get((kind, key), _MISSING)
 
 
+# The task a request names, as a durable store read it ahead with the request's documents
+# (bytes, or None when there is none): its first `get` takes it; a change drops it.
+PREFETCHED_TASK = "task-bytes"
+
+
 def take(kind: str, key: str) -> Any:
     """The held value, removed (read once), or MISSING."""
     documents = _HELD.get()

@@ -91,9 +91,6 @@ return seq
 """
 _SIGNED = 1 << 63
 
-# The task a request names, as prefetched bytes (taken by the request's first `get`).
-PREFETCHED_TASK = "task-bytes"
-
 
 class RedisStore:
     kind = "redis"
@@ -138,7 +135,7 @@ class RedisStore:
                     yield task_from_bytes(data)
 
     def _put(self, task: Task, replace: bool) -> bool:
-        held.take(PREFETCHED_TASK, task.task_id)  # read ahead, now out of date
+        held.take(held.PREFETCHED_TASK, task.task_id)  # read ahead, now out of date
         keys = [
             self._k("tasks"),
             self._k("task-order"),
@@ -155,7 +152,7 @@ class RedisStore:
             raise KeyError(f"task {task.task_id} exists")
 
     def get(self, task_id: str) -> Task | None:
-        data = held.take(PREFETCHED_TASK, task_id)  # read with the request's documents
+        data = held.take(held.PREFETCHED_TASK, task_id)  # read with the request's documents
         if data is held.MISSING:
             data = self._r.hget(self._k("tasks"), task_id)
         return None if data is None else task_from_bytes(data)
@@ -232,7 +229,7 @@ class RedisStore:
         for (kind, key), data in zip(wanted, found, strict=False):
             held.keep(kind, key, None if data is None else orjson.loads(data))
         if task_id is not None:
-            held.keep(PREFETCHED_TASK, task_id, found[-1])
+            held.keep(held.PREFETCHED_TASK, task_id, found[-1])
 
     def update(self, kind: str, key: str, change: Change[R]) -> R:
         name = self._k("doc", kind)

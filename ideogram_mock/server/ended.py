@@ -16,7 +16,7 @@ from ideogram_mock.server.endpoint import Answer
 
 
 class EndedAnswers:
-    def __init__(self, size: int = 4096) -> None:
+    def __init__(self, size: int = 1024) -> None:
         self.size = size
         self._kept: dict[str, tuple[Task, Answer]] = {}
 

@@ -130,3 +130,51 @@ def test_segmind_and_scenario_ended_polls_answer_the_same_each_time(kie_mock: Ki
         first = http.get(url, headers=scenario)
         assert first.json()["job"]["status"] == "success"
         assert http.get(url, headers=scenario).content == first.content
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+async def test_a_change_made_while_an_operation_waits_is_seen_by_it(
+    store: str, tmp_path: Path
+) -> None:
+    """A task is read after the operation's own waits (here a latency fault), never before
+    them: a job failed meanwhile cannot be cancelled over its failure and refunded twice."""
+    import asyncio
+
+    from ideogram_mock.server.app import create_app, make_fake
+
+    base = "https://api.cloud.scenario.com"
+    url = "memory" if store == "memory" else f"sqlite:///{tmp_path}/state.db"
+    fake = make_fake(Settings(clock="manual", public_url=base, store=url))
+    auth = {"Authorization": "Basic " + base64.b64encode(b"k1:secret").decode()}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(fake=fake)), base_url=base
+    ) as http:
+        portrait = base64.b64encode((IMAGES / "portrait.png").read_bytes()).decode()
+        asset = (
+            await http.post("/v1/assets", json={"name": "p.png", "image": portrait}, headers=auth)
+        ).json()["asset"]["id"]
+        job = (
+            await http.post(
+                "/v1/generate/custom/model_ideogram-character",
+                json={"prompt": "x", "characterReferenceImage": asset},
+                headers=auth,
+            )
+        ).json()["job"]["jobId"]
+        await fake.advance(5)
+        fake.rules.add({"endpoint": "jobAction", "kind": "latency", "latencyMs": 300, "times": 1})
+
+        async def fail_meanwhile() -> None:
+            await asyncio.sleep(0.1)
+            fake.fail_now(fake.task(job))
+
+        cancel, _ = await asyncio.gather(
+            http.post(f"/v1/jobs/{job}/action", json={"action": "cancel"}, headers=auth),
+            fail_meanwhile(),
+        )
+        assert cancel.status_code == 400
+        assert "already ended" in cancel.json()["message"]
+        task = fake.task(job)
+        assert (task.canceled, task.failure is not None) == (False, True)
+        balance = (await http.get("/_mock/accounts")).json()["accounts"][0]["credits"]
+        assert balance == fake.settings.credits  # refunded once

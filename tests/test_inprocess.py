@@ -177,3 +177,55 @@ def test_a_dropped_connection_is_a_transport_error(kie_mock: KieMock) -> None:
         pytest.raises(httpx.RemoteProtocolError),
     ):
         http.post(CREATE, json=body())
+
+
+def test_sync_clients_in_many_threads_are_served_one_at_a_time_exactly() -> None:
+    import sys
+
+    with KieMock(Settings(clock="manual", rate_limit=None, credits=10**9)) as mock:
+        codes: list[int] = []
+        before = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # threads switch as often as they can
+        try:
+
+            def create() -> None:
+                with httpx.Client(headers=mock.headers()) as http:
+                    for _ in range(40):
+                        codes.append(http.post(CREATE, json=body()).status_code)
+
+            threads = [threading.Thread(target=create) for _ in range(6)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=60)
+        finally:
+            sys.setswitchinterval(before)
+        assert codes == [200] * 240
+        assert len({t["taskId"] for t in mock.tasks}) == 240
+        charged = sum(t["creditsCharged"] for t in mock.tasks)
+        assert mock.credits() == 10**9 - charged
+
+
+def test_a_base_urls_path_is_the_root_only_on_its_own_host() -> None:
+    hosts = ("https://gw.test/kie", "https://other.test")
+    with (
+        KieMock(Settings(clock="manual"), hosts=hosts, pass_through=False),
+        httpx.Client(headers={"Authorization": "Bearer k"}) as http,
+    ):
+        assert http.get("https://gw.test/kie/api/v1/chat/credit").json()["data"] == 100000
+        assert http.get("https://other.test/api/v1/chat/credit").json()["data"] == 100000
+        assert http.get("https://other.test/kie/api/v1/chat/credit").json()["code"] == 404
+
+
+def test_of_two_fakes_the_one_on_the_longer_base_url_serves_under_it() -> None:
+    whole = KieMock(Settings(clock="manual", credits=1), hosts=("https://gw.test",))
+    under = KieMock(Settings(clock="manual", credits=2), hosts=("https://gw.test/kie",))
+    try:
+        whole.start()
+        under.start()
+        with httpx.Client(headers={"Authorization": "Bearer k"}) as http:
+            assert http.get("https://gw.test/kie/api/v1/chat/credit").json()["data"] == 2
+            assert http.get("https://gw.test/api/v1/chat/credit").json()["data"] == 1
+    finally:
+        whole.close()
+        under.close()

@@ -83,3 +83,22 @@ def test_result_files_route_is_scanned_first_and_matches_nothing_else() -> None:
     matching = [r for r in app.router.routes if r.matches(scope)[0].name != "NONE"]
     assert matching == [first]
     assert check_equivalence(app, ["/files/t/1/s/0.png"]) == []
+
+
+@pytest.mark.anyio
+async def test_front_door_lets_a_middleware_added_to_the_app_see_provider_requests() -> None:
+    import httpx
+    from starlette.middleware.cors import CORSMiddleware
+
+    from ideogram_mock.server.app import create_app
+    from ideogram_mock.settings import Settings
+
+    app = create_app(Settings(clock="manual"))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
+    ) as http:
+        headers = {"Authorization": "Bearer k", "Origin": "https://app.test"}
+        assert (await http.get("/api/v1/chat/credit", headers=headers)).status_code == 200
+        app.add_middleware(CORSMiddleware, allow_origins=["*"])
+        answer = await http.get("/api/v1/chat/credit", headers=headers)
+        assert answer.headers["access-control-allow-origin"] == "*"

@@ -594,7 +594,12 @@ class _Holding:
             documents = [CLOCK_STATE, (RULES_KIND, RULES_BOOK)]
             if self.api_key:
                 documents.append((ACCOUNT_KIND, self.api_key))
-            self.store.prefetch(documents, self.task_id)
+            try:
+                self.store.prefetch(documents, self.task_id)
+            except BaseException:
+                held.end(self.token)  # no hold outlives a failed start
+                self.token = None
+                raise
 
     def __exit__(self, *exc: object) -> None:
         held.end(self.token)

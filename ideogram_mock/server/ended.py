@@ -9,6 +9,7 @@ so a reset, an eviction or another process's change can never bring back a stale
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from ideogram_mock.core.tasks import Task
@@ -27,6 +28,8 @@ class EndedAnswers:
             return kept[1]
         answer = render()
         if len(self._kept) >= self.size:
-            del self._kept[next(iter(self._kept))]  # the oldest kept
+            # The oldest kept (another thread may be at it too).
+            with contextlib.suppress(StopIteration, RuntimeError):
+                self._kept.pop(next(iter(self._kept)), None)
         self._kept[task.task_id] = (task, answer)
         return answer

@@ -93,7 +93,11 @@ TASK_PARAMETERS = ("taskId", "requestId", "jobId")
 
 def _task_named_by(op: Operation) -> Callable[[Scope], str | None] | None:
     """Where an operation's request names its task, read ahead with its documents (one round
-    trip on Redis instead of two); None when it names none."""
+    trip on Redis instead of two); None when it names none. Only for reads (GET): an operation
+    that changes a task must read it after its own waits (its body, a latency fault), never a
+    copy from before them."""
+    if op.method.upper() not in ("GET", "HEAD"):
+        return None
     for param in op.parameters:
         if param.name not in TASK_PARAMETERS:
             continue

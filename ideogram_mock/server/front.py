@@ -86,14 +86,24 @@ class FakeApp(Starlette):
     """Starlette, with provider operations dispatched from a table (see the module's doc)."""
 
     _table: Table | None = None
+    _indexed = (-1, -1)  # how many routes and middlewares the table was made from
 
     def _index(self) -> Table:
-        table = self._table = Table(self.router.routes)
+        # A middleware added to the app must see every request: then starlette routes all.
+        routes = [] if self.user_middleware else self.router.routes
+        table = self._table = Table(routes)
+        self._indexed = (len(self.router.routes), len(self.user_middleware))
         return table
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope.get("root_path"):
-            found = (self._table or self._index()).find(scope["path"])
+            table = self._table
+            if table is None or self._indexed != (
+                len(self.router.routes),
+                len(self.user_middleware),
+            ):
+                table = self._index()
+            found = table.find(scope["path"])
             if found is not None:
                 route, params = found
                 if scope["method"] in route.methods:  # type: ignore[operator]

@@ -427,7 +427,7 @@ def load_document(name: str) -> dict[str, Any]:
             document = marshal.loads(cached.read_bytes())
         except (OSError, EOFError, ValueError, TypeError):
             document = None
-    if document is None:
+    if not isinstance(document, dict):  # none kept, or not a document: parse
         document = yaml.load(text, Loader=_LOADER)  # a safe loader, C or Python
         if cached is not None and isinstance(document, dict):
             _keep(cached, document)

@@ -107,6 +107,7 @@ class SqliteStore:
         return (task_from_bytes(row[0]) for row in rows)
 
     def add(self, task: Task) -> None:
+        held.take(held.PREFETCHED_TASK, task.task_id)
         try:
             with self._lock:
                 self._db.execute(

@@ -124,9 +124,12 @@ class KieMock(Handle):
         super().__init__(make_fake(settings, sender=_InProcessSender()), hosts[0], provider)
         self.hosts = hosts
         # Base URLs with a path (a gateway's `/kie`, say): the app sees it as its root path.
-        self._roots = sorted(
-            {p for p in (httpx.URL(h).path.rstrip("/") for h in hosts) if p}, key=len, reverse=True
-        )
+        roots: dict[transport.Origin, list[str]] = {}
+        for host in hosts:
+            url = httpx.URL(host)
+            if url.path.rstrip("/"):
+                roots.setdefault(transport.origin_of(url), []).append(url.path.rstrip("/"))
+        self._roots = {o: sorted(p, key=len, reverse=True) for o, p in roots.items()}
         self.app = create_app(fake=self.fake)
         self.router = _Router(pass_through=pass_through)
         self._portal_cm: contextlib.AbstractContextManager[BlockingPortal] | None = None
@@ -136,6 +139,7 @@ class KieMock(Handle):
         self._local = threading.local()
         self._loops: list[asyncio.AbstractEventLoop] = []
         self._loops_lock = threading.Lock()
+        self._serial = threading.RLock()
 
     # ---- serving ------------------------------------------------------------------------------
     def serve_sync(self, request: httpx.Request) -> httpx.Response:
@@ -152,7 +156,10 @@ class KieMock(Handle):
         url = request.url
         raw_path = url.raw_path
         path = unquote(url.path)
-        root = next((r for r in self._roots if path.startswith(r + "/")), "")
+        root = ""
+        if self._roots:  # the path of the base URL this request came by, on its own origin
+            prefixes = self._roots.get(transport.origin_of(url), ())
+            root = next((r for r in prefixes if path.startswith(r + "/")), "")
         scope = {
             "type": "http",
             "asgi": {"version": "3.0"},
@@ -214,7 +221,10 @@ class KieMock(Handle):
         """Run where the fake can: on this thread's own loop when the clock is manual and the
         thread runs no loop of its own; else in the portal's loop."""
         if self.fake.clock.mode == "manual" and not _loop_running():
-            return self._own_loop().run_until_complete(fn())
+            # One at a time, as the portal's one loop did: the fake is not for two threads
+            # at once.
+            with self._serial:
+                return self._own_loop().run_until_complete(fn())
         return self.portal.call(fn)
 
     def _own_loop(self) -> asyncio.AbstractEventLoop:
@@ -290,6 +300,7 @@ class KieMock(Handle):
                 continue
             if not _loop_running():
                 loop.run_until_complete(self.fake.dispatcher.aclose())
+                loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
     def __enter__(self) -> KieMock:

@@ -54,6 +54,9 @@ class _Table:
                 entries = self.by_origin.setdefault(origin_of(url), [])
                 if not any(s is served and p == prefix for p, s in entries):
                     entries.append((prefix, served))
+                    # The longest base URL first (a fake on `/kie` before one on the whole
+                    # host); among equals, the first attached.
+                    entries.sort(key=lambda entry: -len(entry[0]))
             self._patch()
 
     def detach(self, served: Served) -> None:

@@ -32,7 +32,7 @@ def _task(n: int) -> Task:
 
 
 def test_ended_answers_are_kept_per_task_and_only_for_that_task() -> None:
-    kept = EndedAnswers(size=2)
+    kept = EndedAnswers(lambda result: Answer(200, result), size=2)
     renders: list[int] = []
 
     def render(n: int) -> Answer:
@@ -40,14 +40,14 @@ def test_ended_answers_are_kept_per_task_and_only_for_that_task() -> None:
         return Answer(200, str(n).encode())
 
     one, two, three = _task(1), _task(2), _task(3)
-    assert kept.answer(one, lambda: render(1)).body == b"1"
-    assert kept.answer(one, lambda: render(9)).body == b"1"  # the same object: kept
-    assert kept.answer(dataclasses.replace(one), lambda: render(9)).body == b"1"  # an equal one
+    assert kept.of(one, True, lambda: render(1)).body == b"1"
+    assert kept.of(one, True, lambda: render(9)).body == b"1"  # the same object: kept
+    assert kept.of(dataclasses.replace(one), True, lambda: render(9)).body == b"1"  # an equal one
     changed = dataclasses.replace(one, credits=7)  # same id, another task (after a reset, say)
-    assert kept.answer(changed, lambda: render(11)).body == b"11"
-    kept.answer(two, lambda: render(2))
-    kept.answer(three, lambda: render(3))  # over the bound: the oldest goes
-    assert kept.answer(changed, lambda: render(12)).body == b"12"
+    assert kept.of(changed, True, lambda: render(11)).body == b"11"
+    kept.of(two, True, lambda: render(2))
+    kept.of(three, True, lambda: render(3))  # over the bound: the oldest goes
+    assert kept.of(changed, True, lambda: render(12)).body == b"12"
     assert renders == [1, 11, 2, 3, 12]
 
 

@@ -11,22 +11,31 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from typing import Any
 
 from ideogram_mock.core.tasks import Task
 from ideogram_mock.server.endpoint import Answer
 
 
 class EndedAnswers:
-    def __init__(self, size: int = 1024) -> None:
+    """One operation's kept answers; `answer` turns a handler's result into the provider's
+    answer (its dialect's own)."""
+
+    def __init__(self, answer: Callable[[Any], Answer], size: int = 1024) -> None:
         self.size = size
+        self._answer = answer
         self._kept: dict[str, tuple[Task, Answer]] = {}
 
-    def answer(self, task: Task, render: Callable[[], Answer]) -> Answer:
-        """The kept answer for this ended task, else `render()` (then kept)."""
+    def of(self, task: Task, ended: bool, render: Callable[[], Any]) -> Any:
+        """`render()` for a task still running; for an ended one, the answer kept for it, else
+        `render()` made an answer and kept."""
+        if not ended:
+            return render()
         kept = self._kept.get(task.task_id)
         if kept is not None and (kept[0] is task or kept[0] == task):
             return kept[1]
-        answer = render()
+        result = render()
+        answer = result if type(result) is Answer else self._answer(result)
         if len(self._kept) >= self.size:
             # The oldest kept (another thread may be at it too).
             with contextlib.suppress(StopIteration, RuntimeError):

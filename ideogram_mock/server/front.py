@@ -12,12 +12,12 @@ match it, so the table never answers where starlette would have answered otherwi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.routing import BaseRoute, Match, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from ideogram_mock.server.endpoint import ProviderEndpoint
 from ideogram_mock.server.routes import ByMethod
@@ -51,16 +51,14 @@ class Table:
     def __init__(self, routes: Sequence[BaseRoute]) -> None:
         self.static: dict[str, Route] = {}
         self.last_param: dict[str, tuple[Route, str]] = {}
+        if not all(isinstance(r, Route) for r in routes):
+            return  # a mount or the like could match anything: keep starlette's scan
         patterns = [(route, _segments(route.path)) for route in routes if isinstance(route, Route)]
-        others = [r for r in routes if not isinstance(r, Route)]
-        if others:  # a mount or the like could match anything: keep starlette's scan
-            return
         for route, segments in patterns:
             if not _raw(route):
                 continue
-            rivals = [s for r, s in patterns if r is not route and _overlap(s, segments)]
-            if rivals:
-                continue
+            if any(r is not route and _overlap(s, segments) for r, s in patterns):
+                continue  # another route could match its paths too
             params = [i for i, s in enumerate(segments) if s is None]
             if not params:
                 self.static[route.path] = route
@@ -115,23 +113,3 @@ class FakeApp(Starlette):
                     await route.app(scope, receive, send)
                     return
         await super().__call__(scope, receive, send)
-
-
-def check_equivalence(app: FakeApp, paths: Sequence[str]) -> list[str]:
-    """Paths the table would send elsewhere than starlette's own scan (for the tests)."""
-    table = app._table or app._index()
-    wrong = []
-    for path in paths:
-        found = table.find(path)
-        if found is None:
-            continue
-        scope = {"type": "http", "path": path, "root_path": "", "method": "GET"}
-        first: Callable[..., Any] | ASGIApp | None = None
-        for route in app.router.routes:
-            match, _ = route.matches(scope)
-            if match is not Match.NONE:
-                first = route
-                break
-        if first is not found[0]:
-            wrong.append(path)
-    return wrong

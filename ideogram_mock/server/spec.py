@@ -430,13 +430,13 @@ def load_document(name: str) -> dict[str, Any]:
     if not isinstance(document, dict):  # none kept, or not a document: parse
         document = yaml.load(text, Loader=_LOADER)  # a safe loader, C or Python
         if cached is not None and isinstance(document, dict):
-            _keep(cached, document)
+            _keep(cached, document, name)
     if not isinstance(document, dict):
         raise ValueError(f"{name}: not an OpenAPI document")
     return document
 
 
-def _keep(path: Path, document: dict[str, Any]) -> None:
+def _keep(path: Path, document: dict[str, Any], name: str) -> None:
     """Write a parse to the cache, atomically; a cache that cannot be written is skipped."""
     try:
         data = marshal.dumps(document)
@@ -444,8 +444,7 @@ def _keep(path: Path, document: dict[str, Any]) -> None:
         partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         partial.write_bytes(data)
         os.replace(partial, path)
-        prefix = path.name.split(".", 2)
-        for old in path.parent.glob(f"{prefix[0]}.{prefix[1]}.*.marshal"):
+        for old in path.parent.glob(f"{name}.*.marshal"):
             if old != path:  # an earlier version of the same spec
                 old.unlink(missing_ok=True)
     except (OSError, ValueError):

@@ -18,14 +18,11 @@ _MISSING = object()
 @contextmanager
 def held() -> Iterator[None]:
     """Hold the documents this request reads (nested: the outer hold stays)."""
-    if _HELD.get() is not None:
-        yield
-        return
-    token = _HELD.set({})
+    token = begin()
     try:
         yield
     finally:
-        _HELD.reset(token)
+        end(token)
 
 
 def begin() -> Any:

@@ -123,13 +123,6 @@ class KieMock(Handle):
         settings = settings.replace(public_url=hosts[0], callback_hosts=("*",))
         super().__init__(make_fake(settings, sender=_InProcessSender()), hosts[0], provider)
         self.hosts = hosts
-        # Base URLs with a path (a gateway's `/kie`, say): the app sees it as its root path.
-        roots: dict[transport.Origin, list[str]] = {}
-        for host in hosts:
-            url = httpx.URL(host)
-            if url.path.rstrip("/"):
-                roots.setdefault(transport.origin_of(url), []).append(url.path.rstrip("/"))
-        self._roots = {o: sorted(p, key=len, reverse=True) for o, p in roots.items()}
         self.app = create_app(fake=self.fake)
         self.router = _Router(pass_through=pass_through)
         self._portal_cm: contextlib.AbstractContextManager[BlockingPortal] | None = None
@@ -142,36 +135,31 @@ class KieMock(Handle):
         self._serial = threading.RLock()
 
     # ---- serving ------------------------------------------------------------------------------
-    def serve_sync(self, request: httpx.Request) -> httpx.Response:
+    def serve_sync(self, request: httpx.Request, root: str = "") -> httpx.Response:
         request.read()
-        return self._run(lambda: self._serve(request))
+        return self._run(lambda: self._serve(request, root))
 
-    async def serve_async(self, request: httpx.Request) -> httpx.Response:
+    async def serve_async(self, request: httpx.Request, root: str = "") -> httpx.Response:
         await request.aread()
-        return await self._serve(request)
+        return await self._serve(request, root)
 
-    async def _serve(self, request: httpx.Request) -> httpx.Response:
-        """Run the app on one request (a minimal ASGI driver: no socket, no lifespan)."""
+    async def _serve(self, request: httpx.Request, root: str) -> httpx.Response:
+        """Run the app on one request (a minimal ASGI driver: no socket, no lifespan); `root`:
+        the path of the base URL it came by (a gateway's `/kie`), the app's root path."""
         body = request.content
         url = request.url
-        raw_path = url.raw_path
-        path = unquote(url.path)
-        root = ""
-        if self._roots:  # the path of the base URL this request came by, on its own origin
-            prefixes = self._roots.get(transport.origin_of(url), ())
-            root = next((r for r in prefixes if path.startswith(r + "/")), "")
         scope = {
             "type": "http",
             "asgi": {"version": "3.0"},
             "http_version": "1.1",
             "method": request.method,
             "scheme": url.scheme,
-            "path": path,
-            "raw_path": raw_path.split(b"?", 1)[0],
+            "path": unquote(url.path),
+            "raw_path": url.raw_path.split(b"?", 1)[0],
             "query_string": url.query,
             "root_path": root,
             "headers": [(k.lower(), v) for k, v in request.headers.raw],
-            "server": (url.host, url.port or (443 if url.scheme == "https" else 80)),
+            "server": transport.origin_of(url)[1:],
             "client": ("127.0.0.1", 50000),
         }
         sent_body = False

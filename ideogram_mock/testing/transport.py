@@ -24,11 +24,12 @@ AsyncHandler = Callable[
 
 
 class Served(Protocol):
-    """What answers the requests for an attached origin."""
+    """What answers the requests for an attached origin; `root` is the path of the base URL
+    the request came by ("" for a whole host)."""
 
-    def serve_sync(self, request: httpx.Request) -> httpx.Response: ...
+    def serve_sync(self, request: httpx.Request, root: str) -> httpx.Response: ...
 
-    async def serve_async(self, request: httpx.Request) -> httpx.Response: ...
+    async def serve_async(self, request: httpx.Request, root: str) -> httpx.Response: ...
 
 
 def origin_of(url: httpx.URL) -> Origin:
@@ -70,13 +71,14 @@ class _Table:
             if not self.by_origin:
                 self._unpatch()
 
-    def find(self, url: httpx.URL) -> Served | None:
+    def find(self, url: httpx.URL) -> tuple[Served, str] | None:
+        """Who serves this URL, and the path of the base URL it came by."""
         entries = self.by_origin.get(origin_of(url))
         if entries:
             path = url.path
             for prefix, served in entries:
                 if path.startswith(prefix):
-                    return served
+                    return served, prefix[:-1]
         return None
 
     @property
@@ -91,18 +93,18 @@ class _Table:
         find = self.find
 
         def handle_request(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
-            served = find(request.url)
-            if served is None:
+            found = find(request.url)
+            if found is None:
                 return sync_original(self, request)
-            return served.serve_sync(request)
+            return found[0].serve_sync(request, found[1])
 
         async def handle_async_request(
             self: httpx.AsyncHTTPTransport, request: httpx.Request
         ) -> httpx.Response:
-            served = find(request.url)
-            if served is None:
+            found = find(request.url)
+            if found is None:
                 return await async_original(self, request)
-            return await served.serve_async(request)
+            return await found[0].serve_async(request, found[1])
 
         self.originals = (sync_original, async_original)
         self.ours = (handle_request, handle_async_request)

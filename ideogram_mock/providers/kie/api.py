@@ -84,7 +84,7 @@ class KieApi:
         self.mirror = fake.settings.http_status == "mirror"
         self.unknown_task = fake.settings.unknown_task
         self.strict_fields = fake.settings.strict_fields
-        self._ended = EndedAnswers()
+        self._ended = EndedAnswers(self.answer)
 
     @functools.cached_property
     def _strict(self) -> Mapping[str, Operation]:
@@ -162,10 +162,10 @@ class KieApi:
         call.task_id = params["taskId"]
         task = self.fake.owned(account, call.task_id)
         now = self.fake.clock.now_ms()
-        if now < task.complete_ms:
-            return records.record(task, now, self.fake.result_urls(task))
-        return self._ended.answer(
-            task, lambda: self.answer(records.record(task, now, self.fake.result_urls(task)))
+        return self._ended.of(
+            task,
+            now >= task.complete_ms,
+            lambda: records.record(task, now, self.fake.result_urls(task)),
         )
 
     async def get_credit(self, call: Call) -> Any:

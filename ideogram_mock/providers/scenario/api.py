@@ -95,7 +95,7 @@ class ScenarioApi:
 
     def __init__(self, fake: Fake) -> None:
         self.fake = fake
-        self._ended = EndedAnswers()
+        self._ended = EndedAnswers(self.answer)
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -363,10 +363,10 @@ class ScenarioApi:
         call.fault = await self.fake.gate(NAME, "getJob", call.api_key)
         task = self._job(call)
         now = self.fake.clock.now_ms()
-        if now < task.complete_ms:
-            return {"job": records.job(task, now)}
         # An ended job reads the same from its end on: rendered once (see `EndedAnswers`).
-        return self._ended.answer(task, lambda: self.answer({"job": records.job(task, now)}))
+        return self._ended.of(
+            task, now >= task.complete_ms, lambda: {"job": records.job(task, now)}
+        )
 
     async def job_action(self, call: Call) -> Any:
         body = await self._body(call, 0)

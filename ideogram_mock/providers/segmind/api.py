@@ -4,7 +4,7 @@ queue, the credit balance, and `{"error": …}` for every refusal."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -75,10 +75,6 @@ class Received:
     fields: dict[str, Any]
     uploads: dict[str, bytes]
     form: bool
-
-
-def _as_answer(result: Any) -> Answer:
-    return result if type(result) is Answer else _json(200, result)
 
 
 def _json(status: int, body: Any, headers: list[tuple[bytes, bytes]] | None = None) -> Answer:
@@ -152,8 +148,9 @@ class SegmindApi:
         spec = load_spec(SPEC)
         self.json_check: SchemaCheck = spec.check("#/components/schemas/Input")
         self.form_check: SchemaCheck = spec.check("#/components/schemas/FormInput")
-        self._ended_status = EndedAnswers()
-        self._ended_result = EndedAnswers()
+        # An ended request's answers never change: rendered once (see `EndedAnswers`).
+        self._kept_status = EndedAnswers(self.answer)
+        self._kept_result = EndedAnswers(self.answer)
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -329,7 +326,7 @@ class SegmindApi:
         def render() -> Any:
             return self._ended(records.status(task, stage, self.fake.settings.base_url))
 
-        return self._once_ended(self._ended_status, task, stage, render)
+        return self._kept_status.of(task, stage.terminal, render)
 
     async def result(self, call: Call) -> Any:
         call.fault = await self.fake.gate(NAME, "result", call.api_key)
@@ -341,15 +338,7 @@ class SegmindApi:
             body = records.result(task, stage, self.fake.settings.base_url, output)
             return self._ended(body)
 
-        return self._once_ended(self._ended_result, task, stage, render)
-
-    def _once_ended(
-        self, kept: EndedAnswers, task: Task, stage: Stage, render: Callable[[], Any]
-    ) -> Any:
-        """An ended request's answer never changes: rendered once (see `EndedAnswers`)."""
-        if not stage.terminal:
-            return render()
-        return kept.answer(task, lambda: _as_answer(render()))
+        return self._kept_result.of(task, stage.terminal, render)
 
     async def user_credits(self, call: Call) -> Any:
         call.fault = await self.fake.gate(NAME, "userCredits", call.api_key)

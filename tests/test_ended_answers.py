@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ideogram_mock.core.tasks import Task
+from ideogram_mock.core.tasks import Task, Timeline
 from ideogram_mock.server.ended import EndedAnswers
 from ideogram_mock.server.endpoint import Answer
 from ideogram_mock.settings import Settings
@@ -26,8 +26,8 @@ IMAGES = Path(__file__).resolve().parent.parent / "fixtures" / "images"
 
 def _task(n: int) -> Task:
     return Task(
-        f"{n:032x}", "kie", "k", "ideogram/character", "{}", None, 0, 1, 2, 3, 1, (8, 8), 1, 2,
-        None, 1, None, None,
+        f"{n:032x}", "kie", "k", "ideogram/character", "{}", None, 0, Timeline(1, 2, 3), 1,
+        (8, 8), 1, 2, None, 1, None, None,
     )  # fmt: skip
 
 

@@ -1,19 +1,22 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import orjson
 import pytest
 
-from ideogram_mock.core.tasks import Failure, Stage, Task
+from ideogram_mock.core.tasks import Failure, Stage, Task, Timeline
 from ideogram_mock.core.timeline import progress_at, stage_at, timeline, updated_at
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "seed"
 
 
 def _task(phases_ms: tuple[int, int, int], failure: Failure | None = None) -> Task:
     q, g, c = phases_ms
     return Task(
-        "a" * 32, "kie", "k", "ideogram/character", "{}", None, 1000, 1000 + q, 1000 + g,
-        1000 + c, 1, (1024, 1024), 1, 2, None, 18, failure, None,
+        "a" * 32, "kie", "k", "ideogram/character", "{}", None, 1000, Timeline(q, g, c), 1,
+        (1024, 1024), 1, 2, None, 18, failure, None,
     )  # fmt: skip
 
 
@@ -58,31 +61,61 @@ def test_lifecycle_progress_and_update_time() -> None:
 
 
 def test_tasks_keep_a_long_request_deflated_and_give_it_back_whole() -> None:
+    import random
     import threading
 
-    from ideogram_mock.core.tasks import PACK_FROM, pack_request
+    from ideogram_mock.core.tasks import PACK_FROM, pack_request, vocabulary
+    from ideogram_mock.server.spec import spec_words
     from ideogram_mock.stores.codec import task_from_bytes, task_to_bytes
 
     short = '{"prompt":"a knight"}'
     assert pack_request(short) == short  # not worth it
+    kie, segmind = vocabulary(spec_words("kie-jobs.yaml")), vocabulary(spec_words("segmind.yaml"))
+    assert 0 < kie != segmind and vocabulary(spec_words("kie-jobs.yaml")) == kie
+    rng = random.Random(7)
+    noise = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz ") for _ in range(20_000))
     requests = [
         orjson.dumps({"input": {"prompt": f"ünïcode knight {i} " * 40}}).decode() for i in range(5)
-    ]
-    packed = [pack_request(r) for r in requests]
-    assert all(
-        isinstance(p, bytes) and len(p) < len(r) / 2 for p, r in zip(packed, requests, strict=True)
-    )
+    ] + [orjson.dumps({"input": {"prompt": noise}}).decode()]  # longer than deflate's window
+    packed = [pack_request(r, v) for r in requests for v in (0, kie, segmind)]
+    assert all(isinstance(p, bytes) for p in packed)
+    assert all(len(p) < len(requests[0]) / 2 for p in packed[:15])
     # Each is whole on its own (a later one does not lean on an earlier one), in any order,
     # and packed in another thread too.
     from_thread: list[str | bytes] = []
-    worker = threading.Thread(target=lambda: from_thread.append(pack_request(requests[0])))
+    worker = threading.Thread(target=lambda: from_thread.append(pack_request(requests[0], kie)))
     worker.start()
     worker.join()
-    for request, p in reversed(
-        list(zip([*requests, requests[0]], [*packed, *from_thread], strict=True))
-    ):
+    expected = [r for r in requests for _ in range(3)] + [requests[0]]
+    for request, p in reversed(list(zip(expected, [*packed, *from_thread], strict=True))):
         task = _task((1, 2, 3))
         task = dataclasses.replace(task, packed_request=p)
         assert task.request == request
         assert task_from_bytes(task_to_bytes(task)).request == request
     assert len(requests[0]) >= PACK_FROM
+
+
+def test_a_request_packs_smaller_against_its_providers_words() -> None:
+    from ideogram_mock.core.tasks import pack_request, vocabulary
+    from ideogram_mock.server.spec import spec_words
+
+    words = spec_words("kie-jobs.yaml")
+    # The spec's field names and enum values as JSON spells them, and no free text.
+    assert b'"prompt":' in words and b'"BALANCED"' in words and b"http" not in words
+    for name in ("character", "edit", "remix"):
+        seed = orjson.loads((FIXTURES / f"create_task_{name}.json").read_bytes())
+        request = orjson.dumps(seed).decode()
+        plain, against = pack_request(request), pack_request(request, vocabulary(words))
+        assert isinstance(plain, bytes) and isinstance(against, bytes)
+        assert len(against) < len(plain) * 0.9, name
+
+
+def test_tasks_with_the_same_timeline_share_it_and_an_early_end_cuts_it() -> None:
+    assert timeline("balanced", 2, 0.5) is timeline("balanced", 2, 0.5)
+    task = _task((100, 200, 1200))
+    ended = task.ended_at(1150, canceled=True)
+    assert (ended.queuing_ms, ended.generating_ms, ended.complete_ms) == (1100, 1150, 1150)
+    assert stage_at(ended, 1150) is Stage.CANCELED and stage_at(task, 1150) is Stage.QUEUED
+    late = task.ended_at(2000, failure=Failure("500", "boom"))
+    assert (late.queuing_ms, late.generating_ms, late.complete_ms) == (1100, 1200, 2000)
+    assert stage_at(late, 2000) is Stage.FAILED and task.phases == Timeline(100, 200, 1200)

@@ -5,7 +5,7 @@ import json
 import orjson
 import pytest
 
-from ideogram_mock.core.tasks import Failure, Task
+from ideogram_mock.core.tasks import Failure, Task, Timeline
 from ideogram_mock.providers.kie.records import callback_body, record
 from ideogram_mock.server.spec import load_spec
 
@@ -16,7 +16,7 @@ def _task(failure: Failure | None = None) -> Task:
     param = orjson.dumps({"model": "ideogram/character", "input": {"prompt": "p"}}).decode()
     return Task(
         "0123456789abcdef0123456789abcdef", "kie", "k", "ideogram/character", param, None,
-        1_000_000, 1_001_000, 1_003_000, 1_017_000, 1, (1024, 1024), 1, 2, None, 18, failure,
+        1_000_000, Timeline(1_000, 3_000, 17_000), 1, (1024, 1024), 1, 2, None, 18, failure,
         None,
     )  # fmt: skip
 

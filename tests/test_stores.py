@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ideogram_mock.core.engine import EVICT_EVERY
-from ideogram_mock.core.tasks import Failure, Task
+from ideogram_mock.core.tasks import Failure, Task, Timeline
 from ideogram_mock.stores import open_store
 from ideogram_mock.stores.base import UNCHANGED, Store, StoreUnavailable
 from tests.conftest import Kie, make_settings, store_url
@@ -20,7 +20,7 @@ def _task(n: int, provider: str = "kie", complete_ms: int = 1_000, **changes: An
     fields: dict[str, Any] = {
         "task_id": f"t{n}", "provider": provider, "api_key": "k",
         "model": "ideogram/character", "packed_request": '{"prompt":"p"}', "callback_url": None,
-        "created_ms": 0, "queuing_ms": 10, "generating_ms": 20, "complete_ms": complete_ms,
+        "created_ms": 0, "phases": Timeline(10, 20, complete_ms),
         "num_images": 1, "size": (1024, 1024), "image_key": 2**64 - 1,
         "character_key": 2**63 + 5, "edit": None, "credits": 9, "failure": None,
         "rule_id": None,

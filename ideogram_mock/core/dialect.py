@@ -55,6 +55,11 @@ class Dialect(Protocol):
         """A new task's id in the provider's format, from 128 random bits."""
         ...
 
+    def request_words(self) -> bytes:
+        """What the provider's request bodies are made of (its field names and enum values,
+        as they appear in JSON): a stored request is deflated against them."""
+        ...
+
     def state_name(self, stage: Stage) -> str:
         """The provider's word for a stage (kie: waiting, queuing, generating, …)."""
         ...

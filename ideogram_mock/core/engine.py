@@ -3,7 +3,6 @@ result files and callbacks. Dialects translate their wire formats into these cal
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import math
 import random
@@ -44,7 +43,7 @@ from ideogram_mock.core.ratelimit import RateLimiter
 from ideogram_mock.core.rules import BOOK as RULES_BOOK
 from ideogram_mock.core.rules import KIND as RULES_KIND
 from ideogram_mock.core.rules import RuleBook, triggers_in
-from ideogram_mock.core.tasks import Failure, Speed, Stage, Task, pack_request
+from ideogram_mock.core.tasks import Failure, Speed, Stage, Task, pack_request, vocabulary
 from ideogram_mock.core.timeline import stage_at, timeline
 from ideogram_mock.settings import Settings
 from ideogram_mock.stores import held
@@ -106,6 +105,8 @@ class Fake:
         self.dialects: dict[str, Dialect] = {d.name: d for d in dialects}
         if not self.dialects:
             raise ValueError("a fake needs at least one provider dialect")
+        # Each provider's preset dictionary for stored requests, numbered on first use.
+        self._vocabularies: dict[str, int] = {}
         self.store: Store = store if store is not None else MemoryStore()
         self.clock = clock if clock is not None else make_clock(settings.clock, self.store)
         self.accounts = Accounts(self.store, settings.api_keys, settings.credits)
@@ -215,6 +216,13 @@ class Fake:
     def _bits(self, name: str, number: int) -> int:
         seed = f"{self.settings.seed}:{name}:{number}".encode()
         return int.from_bytes(hashlib.blake2b(seed, digest_size=16).digest(), "big")
+
+    def _vocabulary(self, provider: str) -> int:
+        number = self._vocabularies.get(provider)
+        if number is None:
+            words = self.dialects[provider].request_words()
+            number = self._vocabularies[provider] = vocabulary(words)
+        return number
 
     def _new_id(self, provider: str) -> str:
         number = self.store.next_number("task-ids")
@@ -334,12 +342,14 @@ class Fake:
             api_key=sys.intern(account.api_key),
             model=sys.intern(order.model),
             # Deflated only where tasks live as objects (memory); an outside store keeps bytes.
-            packed_request=order.request if self.store.durable else pack_request(order.request),
+            packed_request=(
+                order.request
+                if self.store.durable
+                else pack_request(order.request, self._vocabulary(order.provider))
+            ),
             callback_url=None if order.callback_url is None else sys.intern(order.callback_url),
             created_ms=now,
-            queuing_ms=now + phases.queuing,
-            generating_ms=now + phases.generating,
-            complete_ms=complete,
+            phases=phases,
             num_images=order.num_images,
             size=_shared_size(size or order.default_size),
             image_key=images.key_of(*scene),
@@ -516,13 +526,7 @@ class Fake:
         now = self.clock.now_ms()
         if stage_at(task, now).terminal:
             raise InvalidInput(f"task {task.task_id} has already ended", "taskId")
-        ended = dataclasses.replace(
-            task,
-            canceled=True,
-            complete_ms=now,
-            queuing_ms=min(task.queuing_ms, now),
-            generating_ms=min(task.generating_ms, now),
-        )
+        ended = task.ended_at(now, canceled=True)
         self.store.replace(ended)
         if task.failure is None:
             self.accounts.refund(task.api_key, task.credits, now)
@@ -534,13 +538,8 @@ class Fake:
         now = self.clock.now_ms()
         if stage_at(task, now).terminal:
             raise InvalidInput(f"task {task.task_id} has already ended", "taskId")
-        failed = dataclasses.replace(
-            task,
-            failure=self.dialects[task.provider].wording.failure(),
-            complete_ms=now,
-            queuing_ms=min(task.queuing_ms, now),
-            generating_ms=min(task.generating_ms, now),
-            edit=None,
+        failed = task.ended_at(
+            now, failure=self.dialects[task.provider].wording.failure(), edit=None
         )
         self.store.replace(failed)
         if task.failure is None:  # a failing task's refund is already due at its end

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
 
-from ideogram_mock.core.tasks import Speed, Stage, Task
+from ideogram_mock.core.tasks import Speed, Stage, Task, Timeline
 
 # Seconds at time scale 1, close to the ~20 s seen live for one BALANCED image.
 WAITING_S = 1.0
@@ -15,15 +15,7 @@ PER_EXTRA_IMAGE_S: dict[Speed, float] = {"turbo": 2.0, "balanced": 3.0, "quality
 FAIL_FRACTION = 0.25
 
 
-@dataclass(frozen=True, slots=True)
-class Timeline:
-    """Offsets in ms from creation at which the task enters queuing, generating, and ends."""
-
-    queuing: int
-    generating: int
-    complete: int
-
-
+@functools.lru_cache(maxsize=1024)
 def timeline(
     speed: Speed,
     num_images: int,
@@ -32,7 +24,8 @@ def timeline(
     fails: bool = False,
     total_s: float | None = None,
 ) -> Timeline:
-    """The task's phases; `total_s` (from a rule) fixes the whole duration instead."""
+    """The task's phases; `total_s` (from a rule) fixes the whole duration instead. The same
+    arguments give the same object (tasks share it)."""
     waiting, queuing = WAITING_S, QUEUING_S
     generating = GENERATING_S[speed] + PER_EXTRA_IMAGE_S[speed] * (num_images - 1)
     if fails:
@@ -57,30 +50,32 @@ def timeline(
 
 def stage_at(task: Task, now_ms: int) -> Stage:
     """The task's stage at `now_ms`; terminal from `complete_ms` on, never changing after."""
-    if now_ms >= task.complete_ms:
+    age, phases = now_ms - task.created_ms, task.phases
+    if age >= phases.complete:
         if task.canceled:
             return Stage.CANCELED
         return Stage.FAILED if task.failure is not None else Stage.SUCCEEDED
-    if now_ms >= task.generating_ms:
+    if age >= phases.generating:
         return Stage.RUNNING
-    if now_ms >= task.queuing_ms:
+    if age >= phases.queuing:
         return Stage.QUEUED
     return Stage.PENDING
 
 
 def progress_at(task: Task, now_ms: int) -> int:
     """0–100: 0 until generating, then linear, 100 when ended."""
-    if now_ms >= task.complete_ms:
+    age, phases = now_ms - task.created_ms, task.phases
+    if age >= phases.complete:
         return 100
-    if now_ms < task.generating_ms:
+    if age < phases.generating:
         return 0
-    span = task.complete_ms - task.generating_ms
-    return min(99, (now_ms - task.generating_ms) * 100 // span)
+    return min(99, (age - phases.generating) * 100 // (phases.complete - phases.generating))
 
 
 def updated_at(task: Task, now_ms: int) -> int:
     """The time of the last state change at or before `now_ms`."""
-    for moment in (task.complete_ms, task.generating_ms, task.queuing_ms):
-        if now_ms >= moment:
-            return moment
+    age, phases = now_ms - task.created_ms, task.phases
+    for offset in (phases.complete, phases.generating, phases.queuing):
+        if age >= offset:
+            return task.created_ms + offset
     return task.created_ms

@@ -452,6 +452,28 @@ def _keep(path: Path, document: dict[str, Any], name: str) -> None:
 
 
 @functools.cache
+def spec_words(name: str) -> bytes:
+    """The words a spec's JSON bodies are made of, as JSON spells them: each property name
+    with its colon (`"prompt":`) and each string an enum allows (`"BALANCED"`), once each, in
+    order. The preset dictionary a provider's stored requests are deflated against."""
+    words: dict[str, None] = {}
+    stack: list[Any] = [load_document(name)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            properties = node.get("properties")
+            if isinstance(properties, dict):
+                words.update((orjson.dumps(str(k)).decode() + ":", None) for k in properties)
+            enum = node.get("enum")
+            if isinstance(enum, list):
+                words.update((orjson.dumps(v).decode(), None) for v in enum if isinstance(v, str))
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return "".join(sorted(words)).encode()
+
+
+@functools.cache
 def load_spec(name: str = UPSTREAM, strict: bool = False) -> Spec:
     """The compiled spec for a file in `openapi/`; compiled once per process, never mutated.
     `strict`: every schema marked `x-fake-strict` refuses fields it does not declare (the

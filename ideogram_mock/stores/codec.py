@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from ideogram_mock.core.tasks import Failure, Task
+from ideogram_mock.core.tasks import Failure, Task, Timeline
 
 
 def task_to_bytes(task: Task) -> bytes:
@@ -34,9 +34,9 @@ def task_from_bytes(data: bytes) -> Task:
         packed_request=request,  # a task read from outside lives for one request: kept plain
         callback_url=callback_url,
         created_ms=created_ms,
-        queuing_ms=queuing_ms,
-        generating_ms=generating_ms,
-        complete_ms=complete_ms,
+        phases=Timeline(
+            queuing_ms - created_ms, generating_ms - created_ms, complete_ms - created_ms
+        ),
         num_images=num_images,
         size=(size[0], size[1]),
         image_key=image_key,

@@ -11,8 +11,9 @@ import orjson
 
 from ideogram_mock.core.dialect import Delivery
 from ideogram_mock.core.tasks import Stage, Task
-from ideogram_mock.providers.kie import records
+from ideogram_mock.providers.kie import KIE, records
 from ideogram_mock.providers.kie.models import NAME, STATES, WORDING
+from ideogram_mock.server.spec import spec_words
 from ideogram_mock.settings import Settings
 
 # Seen live on kie's callbacks.
@@ -36,6 +37,9 @@ class KieDialect:
 
     def task_id(self, bits: int) -> str:
         return f"{bits:032x}"
+
+    def request_words(self) -> bytes:
+        return spec_words(KIE.spec)
 
     def state_name(self, stage: Stage) -> str:
         return STATES[stage]

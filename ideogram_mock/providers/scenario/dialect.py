@@ -9,8 +9,9 @@ import orjson
 
 from ideogram_mock.core.dialect import Delivery
 from ideogram_mock.core.tasks import Stage, Task
-from ideogram_mock.providers.scenario import records
+from ideogram_mock.providers.scenario import SCENARIO, records
 from ideogram_mock.providers.scenario.models import NAME, STATES, WORDING
+from ideogram_mock.server.spec import spec_words
 from ideogram_mock.settings import Settings
 
 ALPHABET = string.digits + string.ascii_letters
@@ -35,6 +36,9 @@ class ScenarioDialect:
 
     def task_id(self, bits: int) -> str:
         return "job_" + base62(bits, 22)
+
+    def request_words(self) -> bytes:
+        return spec_words(SCENARIO.spec)
 
     def state_name(self, stage: Stage) -> str:
         return STATES[stage]

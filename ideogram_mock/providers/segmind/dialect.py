@@ -9,8 +9,9 @@ import orjson
 
 from ideogram_mock.core.dialect import Delivery
 from ideogram_mock.core.tasks import Stage, Task
-from ideogram_mock.providers.segmind import records
+from ideogram_mock.providers.segmind import SEGMIND, records
 from ideogram_mock.providers.segmind.models import NAME, RESULT_TTL_S, STATUSES, WORDING
+from ideogram_mock.server.spec import spec_words
 from ideogram_mock.settings import Settings
 
 
@@ -25,6 +26,9 @@ class SegmindDialect:
 
     def task_id(self, bits: int) -> str:
         return str(uuid.UUID(int=bits, version=4))
+
+    def request_words(self) -> bytes:
+        return spec_words(SEGMIND.spec)
 
     def state_name(self, stage: Stage) -> str:
         return STATUSES[stage]

@@ -62,3 +62,32 @@ def test_images_fast_png_writer_matches_pillows_own_upscale(size: tuple[int, int
 def test_images_fast_png_writer_handles_any_size(size: tuple[int, int]) -> None:
     data = images.generated_image(*size, key=5)
     assert images.sniff(data) == images.Sniffed("png", *size)
+
+
+@pytest.mark.parametrize(
+    "size", [(1024, 1024), (512, 512), (1024, 576), (4096, 4096), (1312, 736), (1000, 751)]
+)
+def test_images_png_streams_carry_true_checksums_whichever_writer_drew_them(
+    size: tuple[int, int],
+) -> None:
+    import struct
+    import zlib
+
+    width, height = size
+    for key in (1, 2**64 - 1, 987654321):
+        small = images.sketch(width, height, key)
+        data = images.png_of(small, width, height)
+        chunks, at = {}, 8
+        while at < len(data):
+            (length,) = struct.unpack(">I", data[at : at + 4])
+            tag, body = data[at + 4 : at + 8], data[at + 8 : at + 8 + length]
+            (crc,) = struct.unpack(">I", data[at + 8 + length : at + 12 + length])
+            assert zlib.crc32(tag + body) == crc
+            chunks[tag] = body
+            at += 12 + length
+        scanlines = zlib.decompress(chunks[b"IDAT"])  # checks the stream's adler32
+        assert len(scanlines) == height * ((width + 1) // 2 + 1)
+        scale = images.scale_for(width, height)
+        if width == small.width * scale and height == small.height * scale and scale % 2 == 0:
+            # The even-scale writer's shortcut gives the very bytes of the general one.
+            assert images._idat_even(small, scale) == images._idat_any(small, width, height)

@@ -45,6 +45,12 @@ def scale_for(width: int, height: int) -> int:
     return max(1, -(-max(width, height) // SKETCH))
 
 
+@functools.lru_cache(maxsize=256)
+def _background(strip: tuple[int, int], order: bytes, w: int, h: int) -> bytes:
+    """The band colours stretched over w×h (four per size: made once, copied after)."""
+    return Image.frombytes("P", strip, order).resize((w, h), Image.Resampling.NEAREST).tobytes()
+
+
 def sketch(width: int, height: int, key: int, character: int | None = None) -> Image.Image:
     """The picture drawn small (see `scale_for`) in a 16-colour palette: the scene (background
     bands and shapes) chosen by `key`, and a figure with a face chosen by `character` (by `key`
@@ -66,7 +72,7 @@ def sketch(width: int, height: int, key: int, character: int | None = None) -> I
     # The background: a strip of the band colours, stretched across in one of four directions.
     order = bytes(range(_BANDS)) if rng.random() < 0.5 else bytes(reversed(range(_BANDS)))
     strip = (1, _BANDS) if rng.random() < 0.5 else (_BANDS, 1)
-    img = Image.frombytes("P", strip, order).resize((w, h), Image.Resampling.NEAREST)
+    img = Image.frombytes("P", (w, h), _background(strip, order, w, h))
     img.putpalette(palette)
     draw = ImageDraw.Draw(img)
     unit = min(w, h)
@@ -122,6 +128,32 @@ def _repeats(row_bytes: int, count: int) -> tuple[int, int, bytes]:
 
 def png_of(small: Image.Image, width: int, height: int) -> bytes:
     """A 4-bit palette PNG of `small` scaled up to width×height by whole pixels."""
+    scale = scale_for(width, height)
+    if width == small.width * scale and height == small.height * scale and scale % 2 == 0:
+        idat = _idat_even(small, scale)
+    else:
+        idat = _idat_any(small, width, height)
+    palette = bytes((small.getpalette() or [])[:48]).ljust(48, b"\x00")
+    header = struct.pack(">IIBBBBB", width, height, 4, 3, 0, 0, 0)
+    return b"".join(
+        (
+            _PNG_SIGNATURE,
+            _chunk(b"IHDR", header),
+            _chunk(b"PLTE", palette),
+            _chunk(b"IDAT", idat),
+            _chunk(b"IEND", b""),
+        )
+    )
+
+
+def _stored(row_bytes: int) -> bytes:
+    """The header of a stored deflate block holding one scanline (filter byte included)."""
+    return b"\x00" + struct.pack("<HH", row_bytes + 1, (row_bytes + 1) ^ 0xFFFF)
+
+
+def _idat_any(small: Image.Image, width: int, height: int) -> bytes:
+    """The zlib stream of the scanlines, for any size: a stored block per sketch row, its
+    repeats spliced in, the checksum combined row by row."""
     wide = small.resize((width, small.height), Image.Resampling.NEAREST).tobytes("raw", "P;4")
     row_bytes = (width + 1) // 2
     # Output row y shows the sketch row under its centre (as Pillow's NEAREST does).
@@ -136,7 +168,7 @@ def png_of(small: Image.Image, width: int, height: int) -> bytes:
             counts[min(rows - 1, int((y + 0.5) * step))] += 1
     out = [b"\x78\x01"]
     adler = 1
-    stored = b"\x00" + struct.pack("<HH", row_bytes + 1, (row_bytes + 1) ^ 0xFFFF)
+    stored = _stored(row_bytes)
     for r, count in enumerate(counts):
         if count == 0:
             continue
@@ -150,15 +182,72 @@ def png_of(small: Image.Image, width: int, height: int) -> bytes:
             adler = _adler_combine(adler, checksum, length)
     out.append(b"\x03\x00")  # the final block: fixed Huffman, just end-of-block
     out.append(struct.pack(">I", adler))
-    palette = bytes((small.getpalette() or [])[:48]).ljust(48, b"\x00")
-    header = struct.pack(">IIBBBBB", width, height, 4, 3, 0, 0, 0)
+    return b"".join(out)
+
+
+# Each 4-bit palette index p twice in a byte: two output pixels of one sketch pixel.
+_TWICE = bytes(((b & 15) << 4) | (b & 15) for b in range(256))
+
+
+def _sums(data: bytes) -> tuple[int, int]:
+    """(Σ d[k], Σ k·d[k]) of a byte string, modulo 65521, read off its adler32 (whose two
+    halves are 1 + Σ d[k] and n + Σ (n - k)·d[k])."""
+    adler = zlib.adler32(data)
+    total = (adler & 0xFFFF) - 1
+    return total % _ADLER_BASE, (len(data) * (1 + total) - (adler >> 16)) % _ADLER_BASE
+
+
+def _idat_even(small: Image.Image, scale: int) -> bytes:
+    """The zlib stream when the picture is the sketch times an even `scale` both ways (most
+    sizes): the same blocks as `_idat_any`, with no loop over rows in Python. A byte of a wide
+    row is two pixels of one sketch pixel, so the rows come from one resize of the sketch with
+    its indices doubled; the checksum of the whole stream is worked out from the sketch's
+    sums (of its indices, by row and by column: two adler32s), not row by row."""
+    w, rows = small.size
+    half = scale // 2  # bytes of a wide row per sketch pixel
+    row_bytes = w * half
+    indices = small.tobytes()
+    total, by_position = _sums(indices)
+    # A zero byte after each row moves row r's weights by r: the difference is Σ r·P_r.
+    _, by_padded = _sums(small.crop((0, 0, w + 1, rows)).tobytes())
+    by_row = by_padded - by_position  # Σ over rows r of r × (the sum of row r)
+    by_column = by_position - w * by_row  # Σ over pixels of x × index
+    # The same sums over the wide rows (each index p is `half` bytes of 17·p).
+    s_all = 17 * half * total
+    s_rows = 17 * half * by_row
+    s_within = 17 * (half * half * by_column + half * (half - 1) // 2 * total)
+    # The stream checksummed: per sketch row, a filter byte 0 and its wide row, then scale-1
+    # "Up" rows (a filter byte 2 and zeros). n bytes, stride per sketch row t.
+    m = row_bytes + 1
+    t = scale * m
+    n = rows * t
+    ups = scale - 1
+    a = 1 + s_all + 2 * ups * rows
+    b = (
+        n
+        + (n - 1) * s_all
+        - t * s_rows
+        - s_within
+        + 2
+        * (ups * (rows * (n - m) - t * rows * (rows - 1) // 2) - m * rows * ups * (ups - 1) // 2)
+    )
+    adler = (a % _ADLER_BASE) | (b % _ADLER_BASE) << 16
+    wide = (
+        Image.frombytes("L", (w, rows), indices.translate(_TWICE))
+        .resize((row_bytes, rows), Image.Resampling.NEAREST)
+        .tobytes()
+    )
+    _, _, packed = _repeats(row_bytes, ups)
+    stored = _stored(row_bytes) + b"\x00"
+    lines = [wide[i : i + row_bytes] for i in range(0, len(wide), row_bytes)]
     return b"".join(
         (
-            _PNG_SIGNATURE,
-            _chunk(b"IHDR", header),
-            _chunk(b"PLTE", palette),
-            _chunk(b"IDAT", b"".join(out)),
-            _chunk(b"IEND", b""),
+            b"\x78\x01",
+            stored,
+            (packed + stored).join(lines),
+            packed,
+            b"\x03\x00",  # the final block: fixed Huffman, just end-of-block
+            struct.pack(">I", adler),
         )
     )
 

@@ -116,13 +116,25 @@ def _describe(error: Any, prefix: str) -> Violation:
 
 
 class SchemaCheck:
-    """A JSON Schema 2020-12 validator for one pointer of an OpenAPI 3.1 document."""
+    """A JSON Schema 2020-12 validator for one pointer of an OpenAPI 3.1 document, compiled
+    when first used (a server compiles only what it checks: start-up does not wait for the
+    response schemas that only the tests and the kit check)."""
 
     def __init__(self, document: Mapping[str, Any], pointer: str) -> None:
         self.pointer = pointer
-        # The whole document is the root, so every `#/components/...` reference resolves.
-        root = {**document, "$ref": pointer}
-        self._validator = jsonschema_rs.Draft202012Validator(root, validate_formats=True)
+        self._document = document
+        self._compiled: Any = None
+
+    @property
+    def _validator(self) -> Any:
+        compiled = self._compiled
+        if compiled is None:
+            # The whole document is the root, so every `#/components/...` reference resolves.
+            root = {**self._document, "$ref": self.pointer}
+            compiled = self._compiled = jsonschema_rs.Draft202012Validator(
+                root, validate_formats=True
+            )
+        return compiled
 
     def is_valid(self, instance: Any) -> bool:
         try:

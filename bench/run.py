@@ -170,6 +170,15 @@ def bench_http(seconds: int) -> Results:
         poll_rps = {name: _wrk(url, seconds, auth=auth) for name, (url, auth, _) in polls.items()}
     finally:
         _stop(fake)
+    # The same poll with the request log off (--quiet), as the baseline runs (no access log):
+    # what the log costs. The targets stay on the fake as `serve` runs it, logging.
+    quiet = _FakeServer("--store", "memory", "--quiet")
+    try:
+        quiet_url = quiet.record_url()
+        _wrk(quiet_url, 1)
+        quiet_rps = _wrk(quiet_url, seconds)
+    finally:
+        quiet.stop()
     base_port = _free_port()
     more = ",".join(str(size) for _, _, size in polls.values())
     baseline = _start(
@@ -194,6 +203,8 @@ def bench_http(seconds: int) -> Results:
         "baseline_get_rps": round(base_get),
         "recordInfo_ratio": round(record_rps / base_get, 3),
         "recordInfo_target": 0.9,
+        "recordInfo_quiet_rps": round(quiet_rps),
+        "recordInfo_quiet_ratio": round(quiet_rps / base_get, 3),
         "createTask_rps": round(create_rps),
         "baseline_post_rps": round(base_post),
         "createTask_ratio": round(create_rps / base_post, 3),

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -173,3 +174,27 @@ def test_serve_logs_text_or_nothing_when_asked() -> None:
         else:
             assert expect in out
             assert "operation=getCredit" in out
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_log_lines_made_from_a_kept_head_are_the_lines_emit_writes(fmt: str) -> None:
+    import io
+
+    from ideogram_mock.server.logs import Sink
+
+    fixed = {"provider": "kie", "operation": "recordInfo", "method": "GET"}
+    cases: list[dict[str, Any]] = [
+        {"path": "/a", "key": None, "status": 200, "fault": "f:x", "latencyMs": 0.12},
+        {"path": 'ü "quoted"', "taskId": None},
+        {},
+    ]
+    for fields in cases:
+        whole, split = Sink(io.BytesIO(), fmt), Sink(io.BytesIO(), fmt)
+        whole.emit("request", {**fixed, **fields})
+        split.emit_after(split.head("request", fixed), fields)
+        whole.flush()
+        split.flush()
+        line = whole.stream.getvalue()  # type: ignore[attr-defined]
+        assert line.endswith(b"\n") and split.stream.getvalue() == line  # type: ignore[attr-defined]
+        if fmt == "json":
+            assert json.loads(line) == {"event": "request", **fixed, **fields}

@@ -137,6 +137,8 @@ class ProviderEndpoint:
         self._api_key = dialect.api_key
         self._answer = dialect.answer
         self._names_task = _task_named_by(op) if fake.store.durable else None
+        # The start of this operation's request lines, made once per log.
+        self._log_head: tuple[logs.Sink | None, bytes] = (None, b"")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -182,12 +184,16 @@ class ProviderEndpoint:
         journal = self.fake.requests
         sink = logs.SINK
         if sink is not None:
-            sink.emit(
-                "request",
-                {
+            if self._log_head[0] is not sink:
+                fixed = {
                     "provider": self.dialect.name,
-                    "operation": call.op.operation_id,
-                    "method": call.op.method,
+                    "operation": self.op.operation_id,
+                    "method": self.op.method,
+                }
+                self._log_head = (sink, sink.head("request", fixed))
+            sink.emit_after(
+                self._log_head[1],
+                {
                     "path": call.scope["path"],
                     "key": key_hash(call.api_key),
                     "taskId": call.task_id,

@@ -82,12 +82,22 @@ else
 end
 return 1
 """
-# KEYS: journal list, its seq key. ARGV: entry JSON, keep
+# KEYS: journal list, its seq key. ARGV: keep, then each entry's JSON (a batch in one call)
 _APPEND = """
-local seq = redis.call('INCR', KEYS[2])
-redis.call('RPUSH', KEYS[1], '[' .. seq .. ',' .. ARGV[1] .. ']')
-redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
-return seq
+for i = 2, #ARGV do
+  local seq = redis.call('INCR', KEYS[2])
+  redis.call('RPUSH', KEYS[1], '[' .. seq .. ',' .. ARGV[i] .. ']')
+end
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
+return #ARGV - 1
+"""
+# KEYS: hashes. ARGV: a field of each. Every value (false: none) in one call, not one each.
+_READ = """
+local out = {}
+for i = 1, #KEYS do
+  out[i] = redis.call('HGET', KEYS[i], ARGV[i])
+end
+return out
 """
 _SIGNED = 1 << 63
 
@@ -118,6 +128,7 @@ class RedisStore:
         self._claim = self._r.register_script(_CLAIM)
         self._settle = self._r.register_script(_SETTLE)
         self._append = self._r.register_script(_APPEND)
+        self._read = self._r.register_script(_READ)
         self._journal = JournalBuffer(self._write_entries)
 
     def _k(self, *parts: str) -> str:
@@ -220,12 +231,12 @@ class RedisStore:
         wanted = [(k, key) for k, key in documents if held.cached(k, key) is held.MISSING]
         if not wanted and task_id is None:
             return
-        pipe = self._r.pipeline(transaction=False)
-        for kind, key in wanted:
-            pipe.hget(self._k("doc", kind), key)
+        hashes = [self._k("doc", kind) for kind, _ in wanted]
+        fields = [key for _, key in wanted]
         if task_id is not None:
-            pipe.hget(self._k("tasks"), task_id)
-        found = pipe.execute()
+            hashes.append(self._k("tasks"))
+            fields.append(task_id)
+        found = self._read(keys=hashes, args=fields)
         for (kind, key), data in zip(wanted, found, strict=False):
             held.keep(kind, key, None if data is None else orjson.loads(data))
         if task_id is not None:
@@ -263,10 +274,7 @@ class RedisStore:
 
     def _write_entries(self, journal: str, entries: Sequence[tuple[Any, ...]], keep: int) -> None:
         keys = [self._k("journal", journal), self._k("journal-seq", journal)]
-        pipe = self._r.pipeline(transaction=False)
-        for entry in entries:
-            self._append(keys=keys, args=[orjson.dumps(list(entry)), keep], client=pipe)
-        pipe.execute()
+        self._append(keys=keys, args=[keep, *(orjson.dumps(list(entry)) for entry in entries)])
 
     def flush(self) -> None:
         self._journal.flush()

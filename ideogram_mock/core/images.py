@@ -56,19 +56,18 @@ def sketch(width: int, height: int, key: int, character: int | None = None) -> I
     bands and shapes) chosen by `key`, and a figure with a face chosen by `character` (by `key`
     when None), so one character keeps its look in every scene."""
     rng = random.Random(key)
-    who = random.Random(key if character is None else character)
     scale = scale_for(width, height)
     w, h = max(1, -(-width // scale)), max(1, -(-height // scale))
+    # A character's figure is drawn once per size (a scene of its own has its own figure).
+    figure = _draw_figure(w, h, key) if character is None else _figure(w, h, character)
     low, high = _colour(rng, 0, 120), _colour(rng, 120, 255)
     palette: list[int] = []
     for i in range(_BANDS):
         t = i / (_BANDS - 1)
         palette += [round(a + (b - a) * t) for a, b in zip(low, high, strict=True)]
-    skin = who.choice(((241, 194, 125), (224, 172, 105), (198, 134, 66), (141, 85, 36)))
-    figure = [_colour(who, 20, 200), skin, _colour(who, 0, 120), (30, 30, 30), (120, 30, 30)]
-    shapes = [_colour(rng, 60, 230) for _ in range(5)]
-    for colour in (*figure, *shapes):
-        palette += colour
+    palette += figure.colours
+    for _ in range(5):
+        palette += _colour(rng, 60, 230)
     # The background: a strip of the band colours, stretched across in one of four directions.
     order = bytes(range(_BANDS)) if rng.random() < 0.5 else bytes(reversed(range(_BANDS)))
     strip = (1, _BANDS) if rng.random() < 0.5 else (_BANDS, 1)
@@ -80,17 +79,42 @@ def sketch(width: int, height: int, key: int, character: int | None = None) -> I
         r = rng.randint(unit // 20, unit // 6)
         x, y = rng.randint(0, w), rng.randint(0, h)
         draw.ellipse((x - r, y - r, x + r, y + r), fill=11 + i)
+    img.paste(figure.layer, (0, 0), figure.mask)  # over the scene, as if drawn on it
+    return img
+
+
+@dataclass(frozen=True)
+class _Figure:
+    """A character at one sketch size: its colours (palette entries 6..10, RGB after RGB),
+    its pixels (those indices) and where they are (255 in the mask)."""
+
+    colours: tuple[int, ...]
+    layer: Image.Image
+    mask: Image.Image
+
+
+def _draw_figure(w: int, h: int, seed: int) -> _Figure:
+    who = random.Random(seed)
+    skin = who.choice(((241, 194, 125), (224, 172, 105), (198, 134, 66), (141, 85, 36)))
+    colours = [_colour(who, 20, 200), skin, _colour(who, 0, 120), (30, 30, 30), (120, 30, 30)]
+    unit = min(w, h)
     cx, cy = w // 2, int(h * 0.42)
     head = max(2, round(unit * who.uniform(0.17, 0.23)))
-    draw.ellipse((cx - 2 * head, cy + head, cx + 2 * head, cy + 5 * head), fill=6)
-    draw.ellipse((cx - head, cy - head, cx + head, cy + head), fill=7)
-    draw.chord((cx - head, cy - head, cx + head, cy + head // 2), 180, 360, fill=8)
     eye = max(1, head // 8)
-    for ex in (cx - head * 2 // 5, cx + head * 2 // 5):
-        draw.ellipse((ex - eye, cy - eye, ex + eye, cy + eye), fill=9)
-    mouth = (cx - head // 2, cy, cx + head // 2, cy + head // 2)
-    draw.arc(mouth, 20, 160, fill=10, width=max(1, head // 15))
-    return img
+    layer, mask = Image.new("P", (w, h), 0), Image.new("L", (w, h), 0)
+    for img, ink in ((layer, None), (mask, 255)):
+        draw = ImageDraw.Draw(img)
+        draw.ellipse((cx - 2 * head, cy + head, cx + 2 * head, cy + 5 * head), fill=ink or 6)
+        draw.ellipse((cx - head, cy - head, cx + head, cy + head), fill=ink or 7)
+        draw.chord((cx - head, cy - head, cx + head, cy + head // 2), 180, 360, fill=ink or 8)
+        for ex in (cx - head * 2 // 5, cx + head * 2 // 5):
+            draw.ellipse((ex - eye, cy - eye, ex + eye, cy + eye), fill=ink or 9)
+        mouth = (cx - head // 2, cy, cx + head // 2, cy + head // 2)
+        draw.arc(mouth, 20, 160, fill=ink or 10, width=max(1, head // 15))
+    return _Figure(tuple(v for colour in colours for v in colour), layer, mask)
+
+
+_figure = functools.lru_cache(maxsize=128)(_draw_figure)
 
 
 def draw_character(width: int, height: int, key: int, character: int | None = None) -> Image.Image:
@@ -100,8 +124,15 @@ def draw_character(width: int, height: int, key: int, character: int | None = No
         return img.convert("RGB")
 
 
-def _chunk(tag: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+def _chunk(tag: bytes, data: bytes) -> tuple[bytes, bytes, bytes, bytes]:
+    """A PNG chunk's parts (joined once with the rest of the file: the data is not copied
+    here, and an image's data is most of its bytes)."""
+    return (
+        struct.pack(">I", len(data)),
+        tag,
+        data,
+        struct.pack(">I", zlib.crc32(data, zlib.crc32(tag))),
+    )
 
 
 _ADLER_BASE = 65521
@@ -138,10 +169,10 @@ def png_of(small: Image.Image, width: int, height: int) -> bytes:
     return b"".join(
         (
             _PNG_SIGNATURE,
-            _chunk(b"IHDR", header),
-            _chunk(b"PLTE", palette),
-            _chunk(b"IDAT", idat),
-            _chunk(b"IEND", b""),
+            *_chunk(b"IHDR", header),
+            *_chunk(b"PLTE", palette),
+            *_chunk(b"IDAT", idat),
+            *_chunk(b"IEND", b""),
         )
     )
 
@@ -239,7 +270,8 @@ def _idat_even(small: Image.Image, scale: int) -> bytes:
     )
     _, _, packed = _repeats(row_bytes, ups)
     stored = _stored(row_bytes) + b"\x00"
-    lines = [wide[i : i + row_bytes] for i in range(0, len(wide), row_bytes)]
+    rows_of = memoryview(wide)  # rows as views: joined below without copying them twice
+    lines = [rows_of[i : i + row_bytes] for i in range(0, len(wide), row_bytes)]
     return b"".join(
         (
             b"\x78\x01",

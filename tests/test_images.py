@@ -58,7 +58,7 @@ def test_images_fast_png_writer_matches_pillows_own_upscale(size: tuple[int, int
     assert decoded.tobytes() == expected.tobytes()
 
 
-@pytest.mark.parametrize("size", [(1, 1), (7, 3), (1000, 751), (4096, 8)])
+@pytest.mark.parametrize("size", [(1, 1), (7, 3), (1000, 751), (4096, 8), (131_070, 8)])
 def test_images_fast_png_writer_handles_any_size(size: tuple[int, int]) -> None:
     data = images.generated_image(*size, key=5)
     assert images.sniff(data) == images.Sniffed("png", *size)

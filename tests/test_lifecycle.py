@@ -119,3 +119,7 @@ def test_tasks_with_the_same_timeline_share_it_and_an_early_end_cuts_it() -> Non
     late = task.ended_at(2000, failure=Failure("500", "boom"))
     assert (late.queuing_ms, late.generating_ms, late.complete_ms) == (1100, 1200, 2000)
     assert stage_at(late, 2000) is Stage.FAILED and task.phases == Timeline(100, 200, 1200)
+    # Ended by a host whose clock is behind the one that created it: ended then, all the same.
+    early = task.ended_at(900, canceled=True)
+    assert (early.queuing_ms, early.generating_ms, early.complete_ms) == (900, 900, 900)
+    assert stage_at(early, 900) is Stage.CANCELED

@@ -340,3 +340,33 @@ def test_spec_parses_are_cached_by_content_and_a_bad_cache_is_parsed_again(
     assert next(tmp_path.glob("segmind.yaml.*.marshal")) != kept
     monkeypatch.setenv("IDEOGRAM_MOCK_CACHE", "off")
     assert spec.load_document("segmind.yaml") == expected
+
+
+@pytest.mark.parametrize("name", SPEC_FILES)
+def test_spec_every_schema_the_fake_checks_compiles(name: str) -> None:
+    # Validators compile on first use; a schema that could not would fail here, not at a
+    # request.
+    checks = []
+    for op in load_spec(name).operations.values():
+        checks += [p.check for p in op.parameters]
+        if op.body is not None:
+            checks += [op.body.check] if op.body.check else []
+            checks += list(op.body.by_value.values())
+        checks += [c for media in op.responses.values() for c in media.values() if c]
+    assert checks
+    for check in checks:
+        assert check.compiled() is not None
+
+
+def test_spec_a_schema_that_cannot_compile_says_so_rather_than_refusing_every_body() -> None:
+    import jsonschema_rs
+
+    from ideogram_mock.server.spec import SchemaCheck
+
+    document = {"components": {"schemas": {"In": {"type": "object", "properties": {
+        "prompt": {"type": "strng"}}}}}}  # fmt: skip
+    check = SchemaCheck(document, "#/components/schemas/In")
+    with pytest.raises(jsonschema_rs.ValidationError):
+        check.is_valid({"prompt": "p"})
+    with pytest.raises(jsonschema_rs.ValidationError):
+        check.violations({"prompt": "p"})

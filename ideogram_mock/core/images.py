@@ -159,6 +159,8 @@ def _repeats(row_bytes: int, count: int) -> tuple[int, int, bytes]:
 
 def png_of(small: Image.Image, width: int, height: int) -> bytes:
     """A 4-bit palette PNG of `small` scaled up to width×height by whole pixels."""
+    if (width + 1) // 2 + 1 > 0xFFFF:  # a row longer than a stored block holds: Pillow's
+        return encode(small.resize((width, height), Image.Resampling.NEAREST), "png")
     scale = scale_for(width, height)
     if width == small.width * scale and height == small.height * scale and scale % 2 == 0:
         idat = _idat_even(small, scale)

@@ -96,7 +96,7 @@ class Task:
     def ended_at(self, now_ms: int, **changes: Any) -> Task:
         """This task ended at `now_ms` (cut short: the phases not reached by then end there
         too), with `changes` to its other fields."""
-        cut = max(0, now_ms - self.created_ms)
+        cut = now_ms - self.created_ms  # below 0 too: another host's clock may be behind
         phases = self.phases
         ended = Timeline(min(phases.queuing, cut), min(phases.generating, cut), cut)
         return dataclasses.replace(self, phases=ended, **changes)
@@ -110,7 +110,7 @@ class Task:
 # Requests this long or longer are kept deflated (the seed's 600-character prompt: 693 → 369
 # bytes against its provider's vocabulary, 457 without one).
 PACK_FROM = 256
-# A 8 KiB window and a small hash table: requests are short, and set-up is most of the cost.
+# An 8 KiB window and a small hash table: requests are short, and set-up is most of the cost.
 _WBITS, _MEM_LEVEL = -13, 4
 # Preset dictionaries, by number (0: none); a packed request's first byte is its dictionary's.
 _VOCABULARIES: list[bytes] = [b""]

@@ -184,15 +184,17 @@ class ProviderEndpoint:
         journal = self.fake.requests
         sink = logs.SINK
         if sink is not None:
-            if self._log_head[0] is not sink:
+            kept_for, head = self._log_head
+            if kept_for is not sink:
                 fixed = {
                     "provider": self.dialect.name,
                     "operation": self.op.operation_id,
                     "method": self.op.method,
                 }
-                self._log_head = (sink, sink.head("request", fixed))
+                head = sink.head("request", fixed)
+                self._log_head = (sink, head)
             sink.emit_after(
-                self._log_head[1],
+                head,
                 {
                     "path": call.scope["path"],
                     "key": key_hash(call.api_key),

@@ -125,8 +125,9 @@ class SchemaCheck:
         self._document = document
         self._compiled: Any = None
 
-    @property
-    def _validator(self) -> Any:
+    def compiled(self) -> Any:
+        """The validator (compiled now if not yet); a schema that cannot compile raises here,
+        never inside a check, where it would read as a refused instance."""
         compiled = self._compiled
         if compiled is None:
             # The whole document is the root, so every `#/components/...` reference resolves.
@@ -137,16 +138,18 @@ class SchemaCheck:
         return compiled
 
     def is_valid(self, instance: Any) -> bool:
+        validator = self.compiled()
         try:
-            return bool(self._validator.is_valid(instance))
+            return bool(validator.is_valid(instance))
         except ValueError:  # jsonschema-rs: "Recursion limit reached" on deep nesting
             return False
 
     def violations(self, instance: Any, prefix: str = "") -> list[Violation]:
+        validator = self.compiled()
         try:
             found = [
                 dataclasses.replace(_describe(e, prefix), value=e.instance)
-                for e in self._validator.iter_errors(instance)
+                for e in validator.iter_errors(instance)
             ]
         except ValueError:
             subject = prefix or "body"
@@ -466,10 +469,10 @@ def _keep(path: Path, document: dict[str, Any], name: str) -> None:
 @functools.cache
 def spec_words(name: str) -> bytes:
     """The words a spec's JSON bodies are made of, as JSON spells them: each property name
-    with its colon (`"prompt":`) and each string an enum allows (`"BALANCED"`), once each, in
-    order. The preset dictionary a provider's stored requests are deflated against."""
+    with its colon (`"prompt":`) and each string an enum allows (`"BALANCED"`), once each,
+    sorted. The preset dictionary a provider's stored requests are deflated against."""
     words: dict[str, None] = {}
-    stack: list[Any] = [load_document(name)]
+    stack: list[Any] = [load_spec(name).document]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):

@@ -525,7 +525,11 @@ class _FakeServer:
                "--rate-limit", "off", "--credits", "1000000000000", "--time-scale", "0",
                *flags]  # fmt: skip
         self.proc = _start(cmd, pin=pin)
-        _wait_until_up(f"{self.base}/api/v1/chat/credit")
+        try:
+            _wait_until_up(f"{self.base}/api/v1/chat/credit")
+        except BaseException:
+            self.stop()  # a server that never came up is not left running
+            raise
 
     def record_url(self) -> str:
         """A finished task's recordInfo URL (one task is created for it)."""
@@ -534,7 +538,11 @@ class _FakeServer:
             f"{self.base}/api/v1/jobs/createTask", json=body,
             headers={"Authorization": f"Bearer {KEY}"}, timeout=10,
         ).json()  # fmt: skip
-        return f"{self.base}/api/v1/jobs/recordInfo?taskId={created['data']['taskId']}"
+        url = f"{self.base}/api/v1/jobs/recordInfo?taskId={created['data']['taskId']}"
+        record = httpx.get(url, headers={"Authorization": f"Bearer {KEY}"}, timeout=10).json()
+        if record["data"]["state"] != "success":  # instant tasks: --time-scale 0
+            raise RuntimeError(f"the task has not finished: {record}")
+        return url
 
     def stop(self) -> None:
         _stop(self.proc)

@@ -38,6 +38,22 @@ async def test_handlers_each_model_goes_from_waiting_to_success(kie: Kie, name: 
     assert ordered == ["waiting", "queuing", "generating", "success"]
 
 
+async def test_handlers_param_gives_back_integers_too_long_for_64_bits_exactly(kie: Kie) -> None:
+    # Undeclared fields are kept (and journaled as ignored); orjson alone would read these
+    # numbers as floats and give back -3.2589158477190046e19.
+    body = {
+        **local_body(),
+        "<": -32589158477190044730,
+        "nested": {"big": [2**64, -(2**70)], "small": 5, "float": 6.741493806186369e16},
+        "digits": "12345678901234567890",
+    }
+    task_id = await kie.create_id(body)
+    for _ in range(2):  # running, then ended (the ended answer is kept)
+        data = (await kie.record(task_id))["data"]
+        assert json.loads(data["param"]) == body
+        await kie.advance(120)
+
+
 async def test_handlers_record_of_a_finished_task_has_the_live_shape(kie: Kie) -> None:
     body = local_body(num_images="2", image_size="landscape_16_9")
     task_id = await kie.create_id(body)

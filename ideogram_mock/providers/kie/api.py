@@ -24,7 +24,14 @@ from ideogram_mock.providers.kie.models import (
 )
 from ideogram_mock.server.ended import EndedAnswers
 from ideogram_mock.server.endpoint import Answer, Call, Handler
-from ideogram_mock.server.httpio import bearer, is_json, parse_json, query, read_body
+from ideogram_mock.server.httpio import (
+    bearer,
+    is_json,
+    parse_json,
+    query,
+    read_body,
+    request_json,
+)
 from ideogram_mock.server.spec import Operation, load_spec
 
 NOT_JSON_MSG = "request body is not valid JSON"
@@ -43,8 +50,9 @@ def _peek(body: Any) -> tuple[str | None, str | None]:
     )
 
 
-def order_of(body: dict[str, Any]) -> Order:
-    """A schema-valid createTask body as the core's order."""
+def order_of(body: dict[str, Any], request: str | None = None) -> Order:
+    """A schema-valid createTask body as the core's order (`request`: the body as the task
+    keeps it, see `request_json`; by default the body as compact JSON)."""
     inp: dict[str, Any] = body["input"]
     speed = inp.get("rendering_speed", "BALANCED")
     count = int(inp.get("num_images", "1"))
@@ -56,7 +64,7 @@ def order_of(body: dict[str, Any]) -> Order:
         provider=NAME,
         model=body["model"],
         prompt=inp["prompt"],
-        request=orjson.dumps(body).decode(),
+        request=orjson.dumps(body).decode() if request is None else request,
         cost=CREDITS_PER_IMAGE[speed] * count,
         speed=SPEEDS[speed],
         num_images=count,
@@ -117,13 +125,16 @@ class KieApi:
         )
 
     # ---- handlers -----------------------------------------------------------------------------
-    async def _json_body(self, call: Call) -> Any:
+    async def _raw_body(self, call: Call) -> bytes:
         raw = await read_body(
             call.request, self.fake.settings.max_body_bytes, self.fake.settings.body_timeout_s
         )
         if raw is None:
             raise KieError(413)
-        return parse_json(raw)
+        return raw
+
+    async def _json_body(self, call: Call) -> Any:
+        return parse_json(await self._raw_body(call))
 
     def _check_body(self, call: Call, body: Any) -> None:
         if not is_json(body):
@@ -143,12 +154,13 @@ class KieApi:
         call.warning = f"ignored: {unknown.msg}"
 
     async def create_task(self, call: Call) -> Any:
-        body = await self._json_body(call)
+        raw = await self._raw_body(call)
+        body = parse_json(raw)
         call.fault = await self.fake.gate(NAME, "createTask", call.api_key, *_peek(body))
         account = self.fake.authenticate(call.api_key)
         self.fake.admit(NAME, account)
         self._check_body(call, body)
-        task = await self.fake.create_task(account, order_of(body))
+        task = await self.fake.create_task(account, order_of(body, request_json(body, raw)))
         call.task_id = task.task_id
         return {"taskId": task.task_id}
 

@@ -11,10 +11,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from starlette.requests import ClientDisconnect
 
 from ideogram_mock.core.hosts import HostPolicy
 from ideogram_mock.server.app import make_fake
 from ideogram_mock.server.cli import _loopback
+from ideogram_mock.server.httpio import read_body
 from ideogram_mock.server.outbound import HttpFetcher
 from ideogram_mock.settings import Settings
 from ideogram_mock.testing.handle import HandleError
@@ -203,3 +205,47 @@ def test_a_client_that_leaves_mid_body_is_journaled_as_gone_not_as_a_500() -> No
         assert (entry.status, entry.warning) == (
             0, "the client disconnected before its request was read"
         )  # fmt: skip
+
+
+def _messages(*parts: bytes, then: str | None = None) -> tuple[list[bytes], object]:
+    """An ASGI receive that hands out `parts` as body messages (the last one final unless
+    `then` names a message to follow them); the list records how many were read."""
+    read: list[bytes] = []
+    queue = [
+        {"type": "http.request", "body": p, "more_body": i < len(parts) - 1 or then is not None}
+        for i, p in enumerate(parts)
+    ]
+    if then is not None:
+        queue.append({"type": then})
+
+    async def receive() -> dict[str, object]:
+        message = queue.pop(0)
+        read.append(message.get("body", b""))  # type: ignore[arg-type]
+        return message
+
+    return read, receive
+
+
+def _body_scope(length: int | None = None) -> dict[str, object]:
+    headers = [] if length is None else [(b"content-length", str(length).encode())]
+    return {"type": "http", "headers": headers}
+
+
+def test_a_body_in_several_messages_is_read_whole() -> None:
+    _, receive = _messages(b'{"a":', b"", b"1}")
+    assert asyncio.run(read_body(_body_scope(), receive, 100, 5)) == b'{"a":1}'  # type: ignore[arg-type]
+
+
+def test_a_body_past_the_limit_stops_being_read_where_it_passes_it() -> None:
+    read, receive = _messages(b"x" * 60, b"x" * 60, b"x" * 60)
+    assert asyncio.run(read_body(_body_scope(), receive, 100, 5)) is None  # type: ignore[arg-type]
+    assert len(read) == 2
+    read, receive = _messages(b"x" * 10)
+    assert asyncio.run(read_body(_body_scope(500), receive, 100, 5)) is None  # type: ignore[arg-type]
+    assert read == []  # the declared length alone says no
+
+
+def test_a_client_gone_mid_body_is_a_client_disconnect() -> None:
+    _, receive = _messages(b'{"a":', then="http.disconnect")
+    with pytest.raises(ClientDisconnect):
+        asyncio.run(read_body(_body_scope(), receive, 100, 5))  # type: ignore[arg-type]

@@ -164,7 +164,10 @@ class Control:
         self, request: Request, op: Operation, explain: Callable[[Any], object] | None = None
     ) -> Any:
         raw = await read_body(
-            request, self.fake.settings.max_body_bytes, self.fake.settings.body_timeout_s
+            request.scope,
+            request.receive,
+            self.fake.settings.max_body_bytes,
+            self.fake.settings.body_timeout_s,
         )
         if raw is None:
             raise ControlError(413, "request body is too large")

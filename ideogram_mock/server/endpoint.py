@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -42,11 +42,6 @@ class Call:
     fault: str | None = None
     task_id: str | None = None
     warning: str | None = None  # what the fake let pass (an unknown field it ignored)
-
-    @property
-    def request(self) -> Request:
-        """A starlette Request, made only by handlers that read a body."""
-        return Request(self.scope, self.receive)
 
 
 @dataclass(slots=True)

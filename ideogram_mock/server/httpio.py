@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from starlette.requests import Request
-from starlette.types import Scope
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope
 
 from ideogram_mock.core.numbers import ascii_int
 
@@ -86,30 +85,47 @@ class BodyWatch:
 WATCH = BodyWatch()
 
 
-async def read_body(request: Request, limit: int, timeout_s: float) -> bytes | None:
+async def read_body(scope: Scope, receive: Receive, limit: int, timeout_s: float) -> bytes | None:
     """The body, or None when it is larger than `limit` bytes (read no further). BodyTimeout
     when it has not all arrived within `timeout_s` (see BodyWatch); starlette's
-    ClientDisconnect when the client went away first."""
-    declared = request.headers.get("content-length")
-    size = ascii_int(declared)
+    ClientDisconnect when the client went away first. Read from the ASGI messages themselves,
+    as starlette's `Request.stream` does, without making a Request: a small body comes in one
+    message, and the wrapper would cost more than the read."""
+    size = _content_length(scope)
     if size is not None and size > limit:
         return None
     chunks: list[bytes] = []
     watched = WATCH.start(timeout_s)
     try:
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                return None
-            chunks.append(chunk)
+        while True:
+            message = await receive()
+            kind = message["type"]
+            if kind == "http.request":
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    return None
+                if chunk:
+                    chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+            elif kind == "http.disconnect":
+                raise ClientDisconnect()
     except asyncio.CancelledError:
         if WATCH.stop(watched):
             raise BodyTimeout(f"the body did not arrive within {timeout_s:g} s") from None
         raise
     finally:
         WATCH.stop(watched)
-    return b"".join(chunks)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return ascii_int(value.decode("latin-1"))
+    return None
 
 
 def parse_json(raw: bytes) -> Any:
@@ -122,8 +138,11 @@ def parse_json(raw: bytes) -> Any:
         return _NOT_JSON
 
 
-# An integer literal too long for 64 bits (or digits as long in a string: then re-read too).
-_LONG_DIGITS = re.compile(rb"\d{19}")
+# An integer literal too long for 64 bits (or digits as long in a string: then re-read too),
+# found by mapping every digit to 0 and every other byte to a space, then looking for 19 zeros
+# (a translate and a substring search: a fifth of the cost of a regex over the body).
+_DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_DIGITS = b"0" * 19
 
 
 def request_json(body: Any, raw: bytes) -> str:
@@ -131,7 +150,7 @@ def request_json(body: Any, raw: bytes) -> str:
     own: orjson's dump of `body`, except when `raw` has an integer beyond 64 bits, which orjson
     reads as a float (-32589158477190044730 → -3.2589158477190046e19): then `raw` is read
     again, exactly, by the standard library."""
-    if _LONG_DIGITS.search(raw) is not None:
+    if _LONG_DIGITS in raw.translate(_DIGITS_AS_ZERO):
         try:
             return json.dumps(json.loads(raw), ensure_ascii=False, separators=(",", ":"))
         except (RecursionError, ValueError):  # nested deeper than the standard library goes

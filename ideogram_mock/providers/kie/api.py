@@ -127,7 +127,10 @@ class KieApi:
     # ---- handlers -----------------------------------------------------------------------------
     async def _raw_body(self, call: Call) -> bytes:
         raw = await read_body(
-            call.request, self.fake.settings.max_body_bytes, self.fake.settings.body_timeout_s
+            call.scope,
+            call.receive,
+            self.fake.settings.max_body_bytes,
+            self.fake.settings.body_timeout_s,
         )
         if raw is None:
             raise KieError(413)

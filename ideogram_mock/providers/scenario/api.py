@@ -155,7 +155,8 @@ class ScenarioApi:
     # ---- helpers -------------------------------------------------------------------------------
     async def _body(self, call: Call, limit: int) -> Any:
         raw = await read_body(
-            call.request,
+            call.scope,
+            call.receive,
             max(self.fake.settings.max_body_bytes, limit),
             self.fake.settings.body_timeout_s,
         )

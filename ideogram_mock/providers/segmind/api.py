@@ -11,7 +11,7 @@ from typing import Any
 
 import anyio
 import orjson
-from starlette.datastructures import UploadFile
+from starlette.datastructures import Headers, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
@@ -195,10 +195,10 @@ class SegmindApi:
     # ---- reading requests ----------------------------------------------------------------------
     async def _read(self, call: Call) -> Received:
         """The body as fields and uploads; SegmindError when it cannot be read."""
-        ctype = call.request.headers.get("content-type", "").split(";")[0].strip().lower()
+        ctype = Headers(scope=call.scope).get("content-type", "").split(";")[0].strip().lower()
         form = ctype in FORM_TYPES
         limit = max(self.fake.settings.max_body_bytes, MAX_FORM_BYTES if form else 0)
-        raw = await read_body(call.request, limit, self.fake.settings.body_timeout_s)
+        raw = await read_body(call.scope, call.receive, limit, self.fake.settings.body_timeout_s)
         if raw is None:
             raise SegmindError(413)
         if form:

@@ -4,6 +4,7 @@ changes, callbacks claimed once, state that a second handle on the same place se
 from __future__ import annotations
 
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -214,3 +215,63 @@ def test_stores_a_task_read_ahead_is_taken_once_and_a_change_drops_it(store: Sto
         store.prefetch([], "t404")
         assert store.get("t404") is None
     assert store.get("t1") == _task(1, complete_ms=9)
+
+
+def _redis_store(url: str) -> Any:
+    from ideogram_mock.stores.redis import RedisStore
+
+    return RedisStore(f"{url}?prefix=t{uuid.uuid4().hex}")
+
+
+def test_redis_reads_ahead_through_a_script_flush_and_a_killed_connection(redis_url: str) -> None:
+    import redis
+
+    from ideogram_mock.stores import held
+
+    store = _redis_store(redis_url)
+    admin = redis.Redis.from_url(redis_url)
+    try:
+        store.add(_task(1))
+
+        def read_ahead() -> Task | None:
+            with held.held():
+                store.prefetch([], "t1")
+                found: Task | None = store.get("t1")
+                return found
+
+        assert read_ahead() == _task(1)
+        admin.script_flush()  # the server forgets the read-ahead script
+        assert read_ahead() == _task(1)
+        admin.client_kill_filter(_type="normal", skipme=True)  # every connection of the store
+        assert read_ahead() == _task(1)
+        assert read_ahead() == _task(1)  # and the next read has a connection again
+    finally:
+        store.close()
+        admin.close()
+
+
+def test_redis_reads_ahead_right_from_many_threads_at_once(redis_url: str) -> None:
+    from ideogram_mock.stores import held
+
+    store = _redis_store(redis_url)
+    try:
+        for n in range(8):
+            store.add(_task(n, complete_ms=1_000 + n))
+        wrong: list[tuple[int, Task | None]] = []
+
+        def poll(n: int) -> None:
+            for _ in range(200):
+                with held.held():
+                    store.prefetch([], f"t{n}")
+                    found = store.get(f"t{n}")
+                if found != _task(n, complete_ms=1_000 + n):
+                    wrong.append((n, found))
+
+        threads = [threading.Thread(target=poll, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert wrong == []
+    finally:
+        store.close()

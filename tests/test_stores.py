@@ -275,3 +275,33 @@ def test_redis_reads_ahead_right_from_many_threads_at_once(redis_url: str) -> No
         assert wrong == []
     finally:
         store.close()
+
+
+def test_sqlite_reads_ahead_what_another_process_changed_since(tmp_path: Path) -> None:
+    from ideogram_mock.stores import held
+
+    url = f"sqlite:///{tmp_path}/state.db"
+    mine, theirs = open_store(url), open_store(url)  # two connections, as two processes have
+    try:
+        mine.add(_task(1))
+        mine.update("account", "k", lambda _: ([5, 0, []], None))
+
+        def read_ahead() -> tuple[Any, Task | None]:
+            with held.held():
+                mine.prefetch([("account", "k")], "t1")
+                found: Task | None = mine.get("t1")
+                return mine.read("account", "k"), found
+
+        assert read_ahead() == ([5, 0, []], _task(1))
+        assert read_ahead() == ([5, 0, []], _task(1))  # kept: nothing changed
+        theirs.update("account", "k", lambda _: ([4, 1, []], None))
+        theirs.replace(_task(1, complete_ms=7))
+        assert read_ahead() == ([4, 1, []], _task(1, complete_ms=7))
+        mine.replace(_task(1, complete_ms=9))  # and its own changes
+        mine.update("account", "k", lambda _: ([3, 2, []], None))
+        assert read_ahead() == ([3, 2, []], _task(1, complete_ms=9))
+        theirs.remove("t1")
+        assert read_ahead() == ([3, 2, []], None)
+    finally:
+        mine.close()
+        theirs.close()

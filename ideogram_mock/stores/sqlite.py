@@ -39,6 +39,8 @@ CREATE INDEX IF NOT EXISTS queue_by_due ON queue(due_ms);
 JOURNALS = ("requests", "callbacks")
 # Trim a journal to its size once every this many entries (not on every write).
 TRIM_EVERY = 256
+# How many read-ahead documents and tasks a store keeps at most (then: none, and anew).
+_SEEN_AT_MOST = 4096
 _SIGN = 1 << 63  # blob keys are unsigned 64-bit; SQLite integers are signed
 
 
@@ -62,6 +64,11 @@ class SqliteStore:
         self._lock = threading.RLock()
         self._appends = 0
         self._journal = JournalBuffer(self._write_entries)
+        # What requests read ahead (documents decoded, tasks as bytes), kept while the file
+        # is unchanged: this connection's own changes drop it, and so does `data_version`
+        # moving, which SQLite does when another connection (another process) commits.
+        self._seen: dict[tuple[str, str], Any] = {}
+        self._version = -1
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # One connection per store, shared by the threads of one process (an in-process
@@ -80,6 +87,7 @@ class SqliteStore:
         """Run `work` in one write transaction (others wait for the lock; a failure rolls
         back)."""
         with self._lock:
+            self._seen.clear()
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -110,6 +118,7 @@ class SqliteStore:
         held.take(held.PREFETCHED_TASK, task.task_id)
         try:
             with self._lock:
+                self._seen.clear()
                 self._db.execute(
                     "INSERT INTO tasks(id, provider, complete_ms, data) VALUES (?, ?, ?, ?)",
                     (task.task_id, task.provider, task.complete_ms, task_to_bytes(task)),
@@ -127,6 +136,7 @@ class SqliteStore:
     def replace(self, task: Task) -> None:
         held.take(held.PREFETCHED_TASK, task.task_id)  # read ahead, now out of date
         with self._lock:
+            self._seen.clear()
             changed = self._db.execute(
                 "UPDATE tasks SET complete_ms = ?, data = ? WHERE id = ?",
                 (task.complete_ms, task_to_bytes(task), task.task_id),
@@ -137,10 +147,12 @@ class SqliteStore:
     def remove(self, task_id: str) -> None:
         held.take(held.PREFETCHED_TASK, task_id)
         with self._lock:
+            self._seen.clear()
             self._db.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
 
     def evict(self, provider: str, ended_before_ms: int) -> int:
         with self._lock:
+            self._seen.clear()
             return self._db.execute(
                 "DELETE FROM tasks WHERE provider = ? AND complete_ms < ?",
                 (provider, ended_before_ms),
@@ -182,28 +194,54 @@ class SqliteStore:
 
     def prefetch(self, documents: Sequence[tuple[str, str]], task_id: str | None = None) -> None:
         """The request's documents and task in one query (each query costs more in Python
-        than in SQLite)."""
+        than in SQLite), or none: what an earlier request read is kept while the file is
+        unchanged (see `_unchanged`)."""
         if not held.holding():
             return
         wanted = [(k, key) for k, key in documents if held.cached(k, key) is held.MISSING]
         if not wanted and task_id is None:
             return
-        parts, args = [], []
-        if wanted:
-            pairs = ", ".join("(?, ?)" for _ in wanted)
-            parts.append(f"SELECT 0, kind, key, value FROM docs WHERE (kind, key) IN ({pairs})")
-            args += [item for pair in wanted for item in pair]
-        if task_id is not None:
-            parts.append("SELECT 1, '', id, data FROM tasks WHERE id = ?")
-            args.append(task_id)
-        rows = self._all(" UNION ALL ".join(parts), tuple(args))
-        found = {(kind, key): value for is_task, kind, key, value in rows if not is_task}
-        for kind, key in wanted:
-            value = found.get((kind, key))
-            held.keep(kind, key, None if value is None else orjson.loads(value))
-        if task_id is not None:
-            task = next((value for is_task, _, _, value in rows if is_task), None)
-            held.keep(held.PREFETCHED_TASK, task_id, task)
+        with self._lock:
+            seen = self._unchanged()
+            known = [(k, key) for k, key in wanted if (k, key) in seen]
+            wanted = [(k, key) for k, key in wanted if (k, key) not in seen]
+            task_key = (held.PREFETCHED_TASK, task_id or "")
+            task_known = task_id is not None and task_key in seen
+            for kind, key in known:
+                held.keep(kind, key, seen[kind, key])
+            if task_known:
+                held.keep(held.PREFETCHED_TASK, task_id or "", seen[task_key])
+            if not wanted and (task_id is None or task_known):
+                return
+            parts, args = [], []
+            if wanted:
+                pairs = ", ".join("(?, ?)" for _ in wanted)
+                parts.append(f"SELECT 0, kind, key, value FROM docs WHERE (kind, key) IN ({pairs})")
+                args += [item for pair in wanted for item in pair]
+            if task_id is not None and not task_known:
+                parts.append("SELECT 1, '', id, data FROM tasks WHERE id = ?")
+                args.append(task_id)
+            rows = self._db.execute(" UNION ALL ".join(parts), tuple(args)).fetchall()
+            if len(seen) > _SEEN_AT_MOST:
+                seen.clear()
+            found = {(kind, key): value for is_task, kind, key, value in rows if not is_task}
+            for kind, key in wanted:
+                value = found.get((kind, key))
+                value = seen[kind, key] = None if value is None else orjson.loads(value)
+                held.keep(kind, key, value)
+            if task_id is not None and not task_known:
+                task = next((value for is_task, _, _, value in rows if is_task), None)
+                seen[task_key] = task
+                held.keep(held.PREFETCHED_TASK, task_id, task)
+
+    def _unchanged(self) -> dict[tuple[str, str], Any]:
+        """What requests read ahead, emptied first when another connection has committed
+        since (SQLite's `data_version`: the same number until then). Under the lock."""
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._version:
+            self._seen.clear()
+            self._version = version
+        return self._seen
 
     def update(self, kind: str, key: str, change: Change[R]) -> R:
         def work(db: sqlite3.Connection) -> R:

@@ -223,31 +223,41 @@ def _redis_store(url: str) -> Any:
     return RedisStore(f"{url}?prefix=t{uuid.uuid4().hex}")
 
 
-def test_redis_reads_ahead_through_a_script_flush_and_a_killed_connection(redis_url: str) -> None:
+def test_redis_reads_ahead_on_its_own_connection_through_a_script_flush_and_a_kill() -> None:
     import redis
 
     from ideogram_mock.stores import held
+    from ideogram_mock.stores.redis import LANE_NAME
+    from ideogram_mock.testing.redis_server import redis_server
 
-    store = _redis_store(redis_url)
-    admin = redis.Redis.from_url(redis_url)
-    try:
-        store.add(_task(1))
+    with redis_server() as url:  # a server of its own: this test kills connections
+        store = _redis_store(url)
+        admin = redis.Redis.from_url(url)
 
-        def read_ahead() -> Task | None:
-            with held.held():
-                store.prefetch([], "t1")
-                found: Task | None = store.get("t1")
-                return found
+        def lanes() -> list[dict[str, Any]]:
+            return [c for c in admin.client_list() if c.get("name") == LANE_NAME]
 
-        assert read_ahead() == _task(1)
-        admin.script_flush()  # the server forgets the read-ahead script
-        assert read_ahead() == _task(1)
-        admin.client_kill_filter(_type="normal", skipme=True)  # every connection of the store
-        assert read_ahead() == _task(1)
-        assert read_ahead() == _task(1)  # and the next read has a connection again
-    finally:
-        store.close()
-        admin.close()
+        try:
+            store.add(_task(1))
+
+            def read_ahead() -> Task | None:
+                with held.held():
+                    store.prefetch([], "t1")
+                    found: Task | None = store.get("t1")
+                    return found
+
+            assert read_ahead() == _task(1)
+            admin.script_flush()  # the server forgets the read-ahead script
+            assert read_ahead() == _task(1)
+            (lane,) = lanes()  # the read went on the lane's own connection
+            admin.client_kill_filter(_id=lane["id"])
+            assert read_ahead() == _task(1)  # the ordinary way, this once
+            assert read_ahead() == _task(1)
+            assert [c["id"] for c in lanes()] != [lane["id"]]  # a new connection of its own
+            assert len(lanes()) == 1
+        finally:
+            store.close()
+            admin.close()
 
 
 def test_redis_reads_ahead_right_from_many_threads_at_once(redis_url: str) -> None:

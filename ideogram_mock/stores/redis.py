@@ -107,6 +107,7 @@ return out
 """
 _SIGNED = 1 << 63
 _ORDINARY = object()  # a call the lane hands back to redis-py's ordinary path
+LANE_NAME = "ideogram-mock-read-ahead"
 
 
 class _Lane:
@@ -133,10 +134,22 @@ class _Lane:
                 return found
         return script(keys=keys, args=args)
 
+    def _connection(self) -> Any:
+        """The lane's connection, made outside the client's pool (it takes none of the pool's
+        connections) and named for CLIENT LIST unless the URL names its connections."""
+        pool = self._client.connection_pool
+        options = dict(pool.connection_kwargs)
+        if not options.get("client_name"):
+            options["client_name"] = LANE_NAME
+        return pool.connection_class(**options)
+
     def _direct(self, script: Any, keys: list[str], args: list[str]) -> Any:
         conn = self._conn
         if conn is None or self._pid != os.getpid():  # new, or inherited across a fork
-            conn = self._conn = self._client.connection_pool.make_connection()
+            try:
+                conn = self._conn = self._connection()
+            except Exception:  # options this connection class refuses: no lane
+                return _ORDINARY
             self._pid = os.getpid()
         try:
             command = ("EVALSHA", script.sha, len(keys), *keys, *args)
@@ -153,10 +166,15 @@ class _Lane:
             raise
 
     def close(self) -> None:
-        with self._lock:
+        # Not forever: a lock held by a thread that a fork left behind is never released.
+        if not self._lock.acquire(timeout=1.0):
+            return
+        try:
             if self._conn is not None and self._pid == os.getpid():
                 self._conn.disconnect()
             self._conn = None
+        finally:
+            self._lock.release()
 
 
 class RedisStore:

@@ -39,8 +39,9 @@ CREATE INDEX IF NOT EXISTS queue_by_due ON queue(due_ms);
 JOURNALS = ("requests", "callbacks")
 # Trim a journal to its size once every this many entries (not on every write).
 TRIM_EVERY = 256
-# How many read-ahead documents and tasks a store keeps at most (then: none, and anew).
-_SEEN_AT_MOST = 4096
+# How many read-ahead documents and tasks a store keeps at most, and how many bytes of tasks
+# (then: none, and anew).
+_SEEN_AT_MOST, _SEEN_BYTES_AT_MOST = 4096, 8 << 20
 _SIGN = 1 << 63  # blob keys are unsigned 64-bit; SQLite integers are signed
 
 
@@ -68,6 +69,7 @@ class SqliteStore:
         # is unchanged: this connection's own changes drop it, and so does `data_version`
         # moving, which SQLite does when another connection (another process) commits.
         self._seen: dict[tuple[str, str], Any] = {}
+        self._seen_bytes = 0  # of the tasks in it
         self._version = -1
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,7 +89,6 @@ class SqliteStore:
         """Run `work` in one write transaction (others wait for the lock; a failure rolls
         back)."""
         with self._lock:
-            self._seen.clear()
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -118,7 +119,7 @@ class SqliteStore:
         held.take(held.PREFETCHED_TASK, task.task_id)
         try:
             with self._lock:
-                self._seen.clear()
+                self._forget()
                 self._db.execute(
                     "INSERT INTO tasks(id, provider, complete_ms, data) VALUES (?, ?, ?, ?)",
                     (task.task_id, task.provider, task.complete_ms, task_to_bytes(task)),
@@ -136,7 +137,7 @@ class SqliteStore:
     def replace(self, task: Task) -> None:
         held.take(held.PREFETCHED_TASK, task.task_id)  # read ahead, now out of date
         with self._lock:
-            self._seen.clear()
+            self._forget()
             changed = self._db.execute(
                 "UPDATE tasks SET complete_ms = ?, data = ? WHERE id = ?",
                 (task.complete_ms, task_to_bytes(task), task.task_id),
@@ -147,12 +148,12 @@ class SqliteStore:
     def remove(self, task_id: str) -> None:
         held.take(held.PREFETCHED_TASK, task_id)
         with self._lock:
-            self._seen.clear()
+            self._forget()
             self._db.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
 
     def evict(self, provider: str, ended_before_ms: int) -> int:
         with self._lock:
-            self._seen.clear()
+            self._forget()
             return self._db.execute(
                 "DELETE FROM tasks WHERE provider = ? AND complete_ms < ?",
                 (provider, ended_before_ms),
@@ -222,8 +223,8 @@ class SqliteStore:
                 parts.append("SELECT 1, '', id, data FROM tasks WHERE id = ?")
                 args.append(task_id)
             rows = self._db.execute(" UNION ALL ".join(parts), tuple(args)).fetchall()
-            if len(seen) > _SEEN_AT_MOST:
-                seen.clear()
+            if len(seen) > _SEEN_AT_MOST or self._seen_bytes > _SEEN_BYTES_AT_MOST:
+                self._forget()
             found = {(kind, key): value for is_task, kind, key, value in rows if not is_task}
             for kind, key in wanted:
                 value = found.get((kind, key))
@@ -232,14 +233,19 @@ class SqliteStore:
             if task_id is not None and not task_known:
                 task = next((value for is_task, _, _, value in rows if is_task), None)
                 seen[task_key] = task
+                self._seen_bytes += len(task or b"")
                 held.keep(held.PREFETCHED_TASK, task_id, task)
+
+    def _forget(self) -> None:
+        self._seen.clear()
+        self._seen_bytes = 0
 
     def _unchanged(self) -> dict[tuple[str, str], Any]:
         """What requests read ahead, emptied first when another connection has committed
         since (SQLite's `data_version`: the same number until then). Under the lock."""
         version = self._db.execute("PRAGMA data_version").fetchone()[0]
         if version != self._version:
-            self._seen.clear()
+            self._forget()
             self._version = version
         return self._seen
 
@@ -260,7 +266,9 @@ class SqliteStore:
             held.keep(kind, key, old if new is UNCHANGED else new)
             return result
 
-        return self._write(work)
+        with self._lock:
+            self._forget()
+            return self._write(work)
 
     def documents(self, kind: str) -> list[tuple[str, Any]]:
         rows = self._all("SELECT key, value FROM docs WHERE kind = ? ORDER BY key", (kind,))
@@ -364,7 +372,9 @@ class SqliteStore:
             for table in ("tasks", "blobs", "docs", "queue", *map(self._table, JOURNALS)):
                 db.execute(f"DELETE FROM {table}")
 
-        self._write(work)
+        with self._lock:
+            self._forget()
+            self._write(work)
 
     def close(self) -> None:
         self.flush()

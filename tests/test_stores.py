@@ -3,7 +3,9 @@ changes, callbacks claimed once, state that a second handle on the same place se
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -220,7 +222,7 @@ def test_stores_a_task_read_ahead_is_taken_once_and_a_change_drops_it(store: Sto
 def _redis_store(url: str) -> Any:
     from ideogram_mock.stores.redis import RedisStore
 
-    return RedisStore(f"{url}?prefix=t{uuid.uuid4().hex}")
+    return RedisStore(f"{url}{'&' if '?' in url else '?'}prefix=t{uuid.uuid4().hex}")
 
 
 def test_redis_reads_ahead_on_its_own_connection_through_a_script_flush_and_a_kill() -> None:
@@ -315,3 +317,104 @@ def test_sqlite_reads_ahead_what_another_process_changed_since(tmp_path: Path) -
     finally:
         mine.close()
         theirs.close()
+
+
+async def _read_ahead_soon(store: Any, task_id: str) -> Task | None:
+    """A request's read-ahead as the endpoint makes it (awaited on the event loop)."""
+    from ideogram_mock.stores import held
+
+    with held.held():
+        waiting = store.prefetch_soon([("account", "k")], task_id)
+        if waiting is not None:
+            await waiting
+        found: Task | None = store.get(task_id)
+        return found
+
+
+def test_redis_pipelines_the_read_aheads_of_concurrent_requests(redis_url: str) -> None:
+    from ideogram_mock.stores import held
+
+    store = _redis_store(redis_url)
+    try:
+        for n in range(50):
+            store.add(_task(n, complete_ms=1_000 + n))
+        store.update("account", "k", lambda _: ([5, 0, []], None))
+
+        async def request(n: int) -> tuple[Any, Task | None]:
+            with held.held():
+                waiting = store.prefetch_soon([("account", "k")], f"t{n}")
+                assert waiting is not None  # pipelined, not blocking
+                await waiting
+                return store.read("account", "k"), store.get(f"t{n}")
+
+        async def many() -> list[tuple[Any, Task | None]]:
+            return await asyncio.gather(*(request(n % 60) for n in range(300)))
+
+        found = asyncio.run(many())
+        expected = [
+            ([5, 0, []], _task(n % 60, complete_ms=1_000 + n % 60) if n % 60 < 50 else None)
+            for n in range(300)
+        ]
+        assert found == expected
+        assert asyncio.run(many()) == expected  # a new loop: the pipeline connects anew
+    finally:
+        store.close()
+
+
+def test_redis_read_aheads_in_flight_survive_a_script_flush_and_a_killed_pipeline() -> None:
+    import redis
+
+    from ideogram_mock.stores.redis import PIPELINE_NAME
+    from ideogram_mock.testing.redis_server import redis_server
+
+    with redis_server() as url:  # a server of its own: this test kills connections
+        store = _redis_store(url)
+        admin = redis.Redis.from_url(url)
+        try:
+            store.add(_task(1))
+
+            async def run() -> list[Task | None]:
+                first = await asyncio.gather(*(_read_ahead_soon(store, "t1") for _ in range(20)))
+                admin.script_flush()  # every call in flight gets NOSCRIPT
+                second = await asyncio.gather(*(_read_ahead_soon(store, "t1") for _ in range(20)))
+                (pipe,) = [c for c in admin.client_list() if c.get("name") == PIPELINE_NAME]
+                admin.client_kill_filter(_id=pipe["id"])
+                third = await asyncio.gather(*(_read_ahead_soon(store, "t1") for _ in range(20)))
+                fourth = await asyncio.gather(*(_read_ahead_soon(store, "t1") for _ in range(20)))
+                return [*first, *second, *third, *fourth]
+
+            assert asyncio.run(run()) == [_task(1)] * 80
+        finally:
+            store.close()
+            admin.close()
+
+
+def test_redis_read_aheads_do_not_wait_forever_on_a_server_that_stops_answering() -> None:
+    import redis
+
+    from ideogram_mock.testing.redis_server import redis_server
+
+    with redis_server() as url:
+        store = _redis_store(f"{url}?socket_timeout=0.5")
+        admin = redis.Redis.from_url(url)
+        try:
+            store.add(_task(1))
+
+            async def run() -> list[Task | None] | None:
+                await _read_ahead_soon(store, "t1")  # connected
+                # Scripts (and every write) wait a minute; CLIENT UNPAUSE still goes through.
+                admin.client_pause(60_000, all=False)
+                try:
+                    return list(
+                        await asyncio.gather(*(_read_ahead_soon(store, "t1") for _ in range(5)))
+                    )
+                except redis.RedisError:
+                    return None  # given up with the store's error, as a blocking read does
+
+            started = time.monotonic()
+            assert asyncio.run(asyncio.wait_for(run(), 20)) is None
+            assert time.monotonic() - started < 20
+        finally:
+            admin.client_unpause()
+            store.close()
+            admin.close()

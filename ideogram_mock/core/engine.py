@@ -8,7 +8,7 @@ import math
 import random
 import secrets
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -588,17 +588,31 @@ class _Holding:
         self.token: Any = None
 
     def __enter__(self) -> None:
+        waiting = self._begin(soon=False)
+        assert waiting is None
+
+    def start(self) -> Awaitable[None] | None:
+        """`with` for a request on an event loop: the hold begins now and its documents are
+        read ahead without blocking the loop where the store can; await what it returns
+        (None: nothing to wait for), then leave it with `__exit__`."""
+        return self._begin(soon=True)
+
+    def _begin(self, soon: bool) -> Awaitable[None] | None:
         self.token = held.begin()
-        if self.token is not None and self.store.durable:  # memory: every read is a lookup
-            documents = [CLOCK_STATE, (RULES_KIND, RULES_BOOK)]
-            if self.api_key:
-                documents.append((ACCOUNT_KIND, self.api_key))
-            try:
-                self.store.prefetch(documents, self.task_id)
-            except BaseException:
-                held.end(self.token)  # no hold outlives a failed start
-                self.token = None
-                raise
+        if self.token is None or not self.store.durable:  # memory: every read is a lookup
+            return None
+        documents = [CLOCK_STATE, (RULES_KIND, RULES_BOOK)]
+        if self.api_key:
+            documents.append((ACCOUNT_KIND, self.api_key))
+        try:
+            if soon:
+                return self.store.prefetch_soon(documents, self.task_id)
+            self.store.prefetch(documents, self.task_id)
+            return None
+        except BaseException:
+            held.end(self.token)  # no hold outlives a failed start
+            self.token = None
+            raise
 
     def __exit__(self, *exc: object) -> None:
         held.end(self.token)

@@ -139,8 +139,14 @@ class ProviderEndpoint:
         started = time.perf_counter()
         call = Call(scope, receive, self.op, self._api_key(scope))
         task_id = None if self._names_task is None else self._names_task(scope)
-        with self.fake.holding(call.api_key, task_id):
+        holding = self.fake.holding(call.api_key, task_id)
+        waiting = holding.start()  # the request's documents, read ahead
+        try:
+            if waiting is not None:
+                await waiting
             await self._serve(call, started, send)
+        finally:
+            holding.__exit__()
 
     async def _serve(self, call: Call, started: float, send: Send) -> None:
         try:

@@ -15,7 +15,7 @@ serialize them): a change is a new value, never a mutation of the one read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from ideogram_mock.core.tasks import Task
@@ -102,6 +102,14 @@ class Store(Protocol):
         """Read documents ahead (in one round trip where that matters) for a request that holds
         its documents (see stores/held.py); nothing otherwise. `task_id`: the task the request
         names, read in the same round trip where that saves one (its first `get` takes it)."""
+        ...
+
+    def prefetch_soon(
+        self, documents: Sequence[tuple[str, str]], task_id: str | None = None
+    ) -> Awaitable[None] | None:
+        """`prefetch` without blocking the event loop, where the store waits on a server: an
+        awaitable that completes it (the loop serves other requests meanwhile), or None when
+        it is complete already."""
         ...
 
     def update(self, kind: str, key: str, change: Change[R]) -> R:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 from ideogram_mock.core.tasks import Task
@@ -89,6 +89,11 @@ class MemoryStore:
 
     def prefetch(self, documents: Sequence[tuple[str, str]], task_id: str | None = None) -> None:
         pass  # every read is a dict lookup
+
+    def prefetch_soon(
+        self, documents: Sequence[tuple[str, str]], task_id: str | None = None
+    ) -> Awaitable[None] | None:
+        return None
 
     def update(self, kind: str, key: str, change: Change[R]) -> R:
         docs = self._docs.setdefault(kind, {})

@@ -10,10 +10,15 @@ items (hash id → [due, task, url, attempt]).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import socket
+import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -30,9 +35,11 @@ try:
 except ImportError:  # pragma: no cover - the extra is not installed
     redis = None  # type: ignore[assignment]
 try:  # the C reply parser the extra brings; its command packer is ten times redis-py's
+    from hiredis import Reader as _Reader
     from hiredis import pack_command as _pack
 except ImportError:  # pragma: no cover - redis-py without hiredis
     _pack = None  # type: ignore[assignment]
+    _Reader = None  # type: ignore[assignment,misc]
 
 # KEYS: tasks, task-order, ends:<provider>. ARGV: id, data, complete_ms, replace?
 _PUT_TASK = """
@@ -108,6 +115,7 @@ return out
 _SIGNED = 1 << 63
 _ORDINARY = object()  # a call the lane hands back to redis-py's ordinary path
 LANE_NAME = "ideogram-mock-read-ahead"
+PIPELINE_NAME = "ideogram-mock-read-ahead-pipeline"
 
 
 class _Lane:
@@ -177,6 +185,201 @@ class _Lane:
             self._lock.release()
 
 
+class _Pipeline:
+    """The read-aheads of the requests one event loop serves at once, pipelined on one
+    connection of their own. Each request queues its script call and waits without blocking
+    the loop; the calls queued in one turn of the loop go out in one write, and the replies,
+    read as they come, answer the requests in order. Meanwhile the loop serves other requests
+    (a blocking round trip per request left it idle for a quarter of its time).
+
+    Only the loop (and thread) that first used it, over plain TCP or a Unix socket with RESP2;
+    anything else gets None and goes the blocking way (`_Lane`). A broken connection, a reply
+    out of step, or a server that does not answer within the socket timeout ends every call
+    waiting with `_ORDINARY`, which also sends it the blocking way; the next call connects
+    anew."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        options = client.connection_pool.connection_kwargs
+        self._timeout_s = float(options.get("socket_timeout") or 10.0)
+        self._off = (
+            _pack is None
+            or _Reader is None
+            or str(options.get("protocol") or 2) != "2"  # RESP3 may push replies of its own
+            # TLS: its socket buffers what it decrypts, unseen by the loop's selector
+            or issubclass(client.connection_pool.connection_class, redis.SSLConnection)
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = 0
+        self._pid = 0
+        self._conn: Any = None
+        self._sock: socket.socket | None = None
+        self._reader: Any = None
+        self._out = bytearray()
+        self._waiting: deque[tuple[float, asyncio.Future[Any]]] = deque()
+        self._flushing = False  # a flush is due this turn of the loop
+        self._writing = False  # waiting for room to write the rest
+        self._watch: asyncio.TimerHandle | None = None
+        self._binding = threading.Lock()
+
+    def send(self, script: Any, keys: list[str], args: list[str]) -> asyncio.Future[Any] | None:
+        """The reply to come, or None: take the blocking way."""
+        if self._off:
+            return None
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        if (loop is not self._loop or self._pid != os.getpid()) and not self._bind(loop):
+            return None
+        self._out += _pack(("EVALSHA", script.sha, len(keys), *keys, *args))
+        waiting = loop.create_future()
+        self._waiting.append((time.monotonic(), waiting))
+        if not self._flushing:
+            self._flushing = True
+            loop.call_soon(self._flush)
+        if self._watch is None:
+            self._watch = loop.call_later(min(1.0, self._timeout_s), self._check)
+        return waiting
+
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Connect for `loop`, when the pipeline is free for it: never used, used by a loop
+        that has closed, or by an earlier loop of this thread (one runs at a time)."""
+        if not self._binding.acquire(blocking=False):
+            return False  # another thread is binding it
+        try:
+            return self._bind_to(loop)
+        finally:
+            self._binding.release()
+
+    def _bind_to(self, loop: asyncio.AbstractEventLoop) -> bool:
+        old = self._loop
+        here = self._pid == os.getpid()
+        if (
+            here
+            and old is not None
+            and not old.is_closed()
+            and self._thread != threading.get_ident()
+        ):
+            return False  # another thread's loop, still open: it keeps the pipeline
+        if here:
+            self._break()
+        else:  # inherited across a fork: the parent's, not to be touched
+            self._conn, self._sock, self._waiting, self._out = None, None, deque(), bytearray()
+            self._loop, self._watch, self._flushing, self._writing = None, None, False, False
+        pool = self._client.connection_pool
+        options = dict(pool.connection_kwargs)
+        if not options.get("client_name"):
+            options["client_name"] = PIPELINE_NAME
+        conn = pool.connection_class(**options)
+        try:
+            conn.connect()
+        except Exception:
+            conn.disconnect()
+            return False
+        sock = getattr(conn, "_sock", None)
+        if not isinstance(sock, socket.socket) or isinstance(sock, ssl.SSLSocket):
+            conn.disconnect()
+            self._off = True
+            return False
+        sock.setblocking(False)
+        self._conn, self._sock, self._reader = conn, sock, _Reader(notEnoughData=_ORDINARY)
+        self._loop, self._thread, self._pid = loop, threading.get_ident(), os.getpid()
+        loop.add_reader(sock.fileno(), self._readable)
+        return True
+
+    def _flush(self) -> None:
+        self._flushing = False
+        sock, loop = self._sock, self._loop
+        if sock is None or loop is None:
+            return
+        if self._out:
+            try:
+                sent = sock.send(self._out)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                self._break()
+                return
+            del self._out[:sent]
+        if self._out and not self._writing:
+            loop.add_writer(sock.fileno(), self._flush)
+            self._writing = True
+        elif not self._out and self._writing:
+            loop.remove_writer(sock.fileno())
+            self._writing = False
+
+    def _readable(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        try:
+            data = sock.recv(1 << 16)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._break()
+            return
+        if not data:
+            self._break()  # the server closed the connection
+            return
+        self._reader.feed(data)
+        while True:
+            try:
+                reply = self._reader.gets()
+            except Exception:  # not RESP: out of step
+                self._break()
+                return
+            if reply is _ORDINARY:
+                return
+            if not self._waiting:
+                self._break()  # a reply nobody asked for: out of step
+                return
+            _, waiting = self._waiting.popleft()
+            if not waiting.done():  # (a request that gave up: its reply is read all the same)
+                waiting.set_result(reply)
+
+    def _check(self) -> None:
+        """A server that stopped answering ends the calls waiting on it."""
+        self._watch = None
+        if not self._waiting or self._loop is None:
+            return
+        if time.monotonic() - self._waiting[0][0] > self._timeout_s:
+            self._break()
+            return
+        self._watch = self._loop.call_later(min(1.0, self._timeout_s), self._check)
+
+    def _break(self) -> None:
+        """Close the connection; every call waiting goes the blocking way."""
+        waiting, self._waiting = self._waiting, deque()
+        loop, sock, conn = self._loop, self._sock, self._conn
+        self._loop, self._sock, self._conn, self._reader = None, None, None, None
+        self._out = bytearray()
+        self._flushing = self._writing = False
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+        if loop is not None and sock is not None and not loop.is_closed():
+            loop.remove_reader(sock.fileno())
+            loop.remove_writer(sock.fileno())
+        if conn is not None:
+            conn.disconnect()
+        for _, future in waiting:
+            if not future.done():
+                future.set_result(_ORDINARY)
+
+    def close(self) -> None:
+        self._off = True
+        loop = self._loop
+        if loop is None or self._pid != os.getpid():
+            return
+        if loop.is_running() and self._thread != threading.get_ident():
+            with contextlib.suppress(RuntimeError):  # (closed meanwhile)
+                loop.call_soon_threadsafe(self._break)
+        else:
+            self._break()
+
+
 class RedisStore:
     kind = "redis"
     durable = True
@@ -205,6 +408,7 @@ class RedisStore:
         self._append = self._r.register_script(_APPEND)
         self._read = self._r.register_script(_READ)
         self._lane = _Lane(self._r)
+        self._pipe = _Pipeline(self._r)
         self._journal = JournalBuffer(self._write_entries)
 
     def _k(self, *parts: str) -> str:
@@ -302,17 +506,57 @@ class RedisStore:
     def prefetch(self, documents: Sequence[tuple[str, str]], task_id: str | None = None) -> None:
         """Read documents (and the task the request names) into the request's hold in one
         round trip."""
+        read = self._to_read(documents, task_id)
+        if read is not None:
+            wanted, hashes, fields = read
+            self._keep(wanted, task_id, self._lane.call(self._read, hashes, fields))
+
+    def prefetch_soon(
+        self, documents: Sequence[tuple[str, str]], task_id: str | None = None
+    ) -> Awaitable[None] | None:
+        """`prefetch` pipelined with the other requests' on this event loop (see `_Pipeline`);
+        blocking, then None, where it cannot be."""
+        read = self._to_read(documents, task_id)
+        if read is None:
+            return None
+        wanted, hashes, fields = read
+        waiting = self._pipe.send(self._read, hashes, fields)
+        if waiting is None:
+            self._keep(wanted, task_id, self._lane.call(self._read, hashes, fields))
+            return None
+        return self._finish(waiting, wanted, task_id, hashes, fields)
+
+    async def _finish(
+        self,
+        waiting: Awaitable[Any],
+        wanted: list[tuple[str, str]],
+        task_id: str | None,
+        hashes: list[str],
+        fields: list[str],
+    ) -> None:
+        found = await waiting
+        if found is _ORDINARY or isinstance(found, Exception):  # (NOSCRIPT: loaded that way)
+            found = self._lane.call(self._read, hashes, fields)
+        self._keep(wanted, task_id, found)
+
+    def _to_read(
+        self, documents: Sequence[tuple[str, str]], task_id: str | None
+    ) -> tuple[list[tuple[str, str]], list[str], list[str]] | None:
+        """What a read-ahead asks for (documents not held yet, the task), or None: nothing."""
         if not held.holding():
-            return
+            return None
         wanted = [(k, key) for k, key in documents if held.cached(k, key) is held.MISSING]
         if not wanted and task_id is None:
-            return
+            return None
         hashes = [self._k("doc", kind) for kind, _ in wanted]
         fields = [key for _, key in wanted]
         if task_id is not None:
             hashes.append(self._k("tasks"))
             fields.append(task_id)
-        found = self._lane.call(self._read, hashes, fields)
+        return wanted, hashes, fields
+
+    @staticmethod
+    def _keep(wanted: list[tuple[str, str]], task_id: str | None, found: Any) -> None:
         for (kind, key), data in zip(wanted, found, strict=False):
             held.keep(kind, key, None if data is None else orjson.loads(data))
         if task_id is not None:
@@ -436,5 +680,6 @@ class RedisStore:
 
     def close(self) -> None:
         self.flush()
+        self._pipe.close()
         self._lane.close()
         self._r.close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -235,6 +235,12 @@ class SqliteStore:
                 seen[task_key] = task
                 self._seen_bytes += len(task or b"")
                 held.keep(held.PREFETCHED_TASK, task_id, task)
+
+    def prefetch_soon(
+        self, documents: Sequence[tuple[str, str]], task_id: str | None = None
+    ) -> Awaitable[None] | None:
+        self.prefetch(documents, task_id)  # a query in this process: no waiting on a server
+        return None
 
     def _forget(self) -> None:
         self._seen.clear()

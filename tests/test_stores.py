@@ -331,10 +331,11 @@ async def _read_ahead_soon(store: Any, task_id: str) -> Task | None:
         return found
 
 
-def test_redis_pipelines_the_read_aheads_of_concurrent_requests(redis_url: str) -> None:
+@pytest.mark.parametrize("resp", ["", "?protocol=3"])
+def test_redis_pipelines_the_read_aheads_of_concurrent_requests(redis_url: str, resp: str) -> None:
     from ideogram_mock.stores import held
 
-    store = _redis_store(redis_url)
+    store = _redis_store(redis_url + resp)  # (the pipeline speaks RESP2 whatever the URL says)
     try:
         for n in range(50):
             store.add(_task(n, complete_ms=1_000 + n))
@@ -375,12 +376,14 @@ def test_redis_read_aheads_in_flight_survive_a_script_flush_and_a_killed_pipelin
 
             async def run() -> list[Task | None]:
                 first = await asyncio.gather(*(_read_ahead_soon(store, "t1") for _ in range(20)))
-                admin.script_flush()  # every call in flight gets NOSCRIPT
+                admin.script_flush()  # the next calls get NOSCRIPT
                 second = await asyncio.gather(*(_read_ahead_soon(store, "t1") for _ in range(20)))
                 (pipe,) = [c for c in admin.client_list() if c.get("name") == PIPELINE_NAME]
                 admin.client_kill_filter(_id=pipe["id"])
                 third = await asyncio.gather(*(_read_ahead_soon(store, "t1") for _ in range(20)))
                 fourth = await asyncio.gather(*(_read_ahead_soon(store, "t1") for _ in range(20)))
+                (again,) = [c for c in admin.client_list() if c.get("name") == PIPELINE_NAME]
+                assert again["id"] != pipe["id"]  # connected anew
                 return [*first, *second, *third, *fourth]
 
             assert asyncio.run(run()) == [_task(1)] * 80
@@ -413,8 +416,37 @@ def test_redis_read_aheads_do_not_wait_forever_on_a_server_that_stops_answering(
 
             started = time.monotonic()
             assert asyncio.run(asyncio.wait_for(run(), 20)) is None
-            assert time.monotonic() - started < 20
+            # Given up on after its socket timeout (0.5 s), and redis-py's retries: not after
+            # the default 10 s.
+            assert time.monotonic() - started < 10
         finally:
             admin.client_unpause()
             store.close()
             admin.close()
+
+
+def test_redis_read_aheads_from_loops_in_several_threads_at_once_are_all_answered(
+    redis_url: str,
+) -> None:
+    store = _redis_store(redis_url)
+    try:
+        for n in range(10):
+            store.add(_task(n, complete_ms=1_000 + n))
+        results: dict[int, list[Task | None]] = {}
+
+        def serve(worker: int) -> None:
+            async def many() -> list[Task | None]:
+                calls = (_read_ahead_soon(store, f"t{n % 10}") for n in range(200))
+                return list(await asyncio.gather(*calls))
+
+            results[worker] = asyncio.run(asyncio.wait_for(many(), 30))
+
+        threads = [threading.Thread(target=serve, args=(w,)) for w in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        expected = [_task(n % 10, complete_ms=1_000 + n % 10) for n in range(200)]
+        assert results == dict.fromkeys(range(4), expected)
+    finally:
+        store.close()

@@ -35,11 +35,15 @@ try:
 except ImportError:  # pragma: no cover - the extra is not installed
     redis = None  # type: ignore[assignment]
 try:  # the C reply parser the extra brings; its command packer is ten times redis-py's
+    import hiredis
     from hiredis import Reader as _Reader
     from hiredis import pack_command as _pack
+
+    _Push: Any = getattr(hiredis, "PushNotification", None)
 except ImportError:  # pragma: no cover - redis-py without hiredis
     _pack = None  # type: ignore[assignment]
     _Reader = None  # type: ignore[assignment,misc]
+    _Push = None
 
 # KEYS: tasks, task-order, ends:<provider>. ARGV: id, data, complete_ms, replace?
 _PUT_TASK = """
@@ -192,26 +196,33 @@ class _Pipeline:
     read as they come, answer the requests in order. Meanwhile the loop serves other requests
     (a blocking round trip per request left it idle for a quarter of its time).
 
-    Only the loop (and thread) that first used it, over plain TCP or a Unix socket with RESP2;
-    anything else gets None and goes the blocking way (`_Lane`). A broken connection, a reply
+    It belongs to the first thread that uses it (its loops, one at a time); other threads get
+    None and go the blocking way (`_Lane`), as do TLS connections. The connection speaks
+    RESP2, whatever the URL asks: nothing comes on it but replies. A broken connection, a reply
     out of step, or a server that does not answer within the socket timeout ends every call
-    waiting with `_ORDINARY`, which also sends it the blocking way; the next call connects
-    anew."""
+    waiting with `_ORDINARY`, which sends it the blocking way too; the next call connects anew
+    (not sooner than a second after a failed connect)."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
         options = client.connection_pool.connection_kwargs
         self._timeout_s = float(options.get("socket_timeout") or 10.0)
+        # TLS: its socket holds what it has decrypted, unseen by the loop's selector.
         self._off = (
             _pack is None
             or _Reader is None
-            or str(options.get("protocol") or 2) != "2"  # RESP3 may push replies of its own
-            # TLS: its socket buffers what it decrypts, unseen by the loop's selector
             or issubclass(client.connection_pool.connection_class, redis.SSLConnection)
         )
+        self._reset()
+
+    def _reset(self) -> None:
+        """The state of a pipeline no thread has used (also: in a child after a fork, where
+        the parent's connection and threads are not this process's)."""
+        self._pid = os.getpid()
+        self._thread = 0  # its owner, once one has used it
+        self._binding = threading.Lock()
+        self._gen = 0  # of the connection; callbacks of an earlier one do nothing
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread = 0
-        self._pid = 0
         self._conn: Any = None
         self._sock: socket.socket | None = None
         self._reader: Any = None
@@ -220,75 +231,69 @@ class _Pipeline:
         self._flushing = False  # a flush is due this turn of the loop
         self._writing = False  # waiting for room to write the rest
         self._watch: asyncio.TimerHandle | None = None
-        self._binding = threading.Lock()
+        self._retry_at = 0.0  # after a failed connect, when to try again
 
     def send(self, script: Any, keys: list[str], args: list[str]) -> asyncio.Future[Any] | None:
         """The reply to come, or None: take the blocking way."""
         if self._off:
             return None
+        if self._pid != os.getpid():
+            self._reset()  # forked: the parent's connection is not to be touched
+        if self._thread and self._thread != threading.get_ident():
+            return None  # another thread's
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return None
-        if (loop is not self._loop or self._pid != os.getpid()) and not self._bind(loop):
+        if loop is not self._loop and not self._bind(loop):
             return None
         self._out += _pack(("EVALSHA", script.sha, len(keys), *keys, *args))
         waiting = loop.create_future()
         self._waiting.append((time.monotonic(), waiting))
         if not self._flushing:
             self._flushing = True
-            loop.call_soon(self._flush)
+            loop.call_soon(self._flush, self._gen)
         if self._watch is None:
-            self._watch = loop.call_later(min(1.0, self._timeout_s), self._check)
+            self._watch = loop.call_later(min(1.0, self._timeout_s), self._check, self._gen)
         return waiting
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> bool:
-        """Connect for `loop`, when the pipeline is free for it: never used, used by a loop
-        that has closed, or by an earlier loop of this thread (one runs at a time)."""
-        if not self._binding.acquire(blocking=False):
-            return False  # another thread is binding it
+        """Connect for `loop` (the owner's loop before it has closed or stopped: one runs at
+        a time in a thread)."""
+        if time.monotonic() < self._retry_at or not self._binding.acquire(blocking=False):
+            return False
         try:
-            return self._bind_to(loop)
+            self._break()
+            pool = self._client.connection_pool
+            options = {**pool.connection_kwargs, "protocol": 2}  # RESP3 pushes messages
+            if not options.get("client_name"):
+                options["client_name"] = PIPELINE_NAME
+            conn = pool.connection_class(**options)
+            try:
+                conn.connect()
+                sock = getattr(conn, "_sock", None)
+                if not isinstance(sock, socket.socket) or isinstance(sock, ssl.SSLSocket):
+                    self._off = True
+                    raise TypeError("not a plain socket")
+                if str(getattr(conn, "protocol", 2)) != "2":
+                    self._off = True
+                    raise TypeError("not RESP2")
+                sock.setblocking(False)
+                self._gen += 1
+                loop.add_reader(sock.fileno(), self._readable, self._gen)
+            except Exception:
+                conn.disconnect()
+                self._retry_at = time.monotonic() + 1.0
+                return False
+            self._conn, self._sock, self._reader = conn, sock, _Reader(notEnoughData=_ORDINARY)
+            self._loop, self._thread = loop, threading.get_ident()
+            return True
         finally:
             self._binding.release()
 
-    def _bind_to(self, loop: asyncio.AbstractEventLoop) -> bool:
-        old = self._loop
-        here = self._pid == os.getpid()
-        if (
-            here
-            and old is not None
-            and not old.is_closed()
-            and self._thread != threading.get_ident()
-        ):
-            return False  # another thread's loop, still open: it keeps the pipeline
-        if here:
-            self._break()
-        else:  # inherited across a fork: the parent's, not to be touched
-            self._conn, self._sock, self._waiting, self._out = None, None, deque(), bytearray()
-            self._loop, self._watch, self._flushing, self._writing = None, None, False, False
-        pool = self._client.connection_pool
-        options = dict(pool.connection_kwargs)
-        if not options.get("client_name"):
-            options["client_name"] = PIPELINE_NAME
-        conn = pool.connection_class(**options)
-        try:
-            conn.connect()
-        except Exception:
-            conn.disconnect()
-            return False
-        sock = getattr(conn, "_sock", None)
-        if not isinstance(sock, socket.socket) or isinstance(sock, ssl.SSLSocket):
-            conn.disconnect()
-            self._off = True
-            return False
-        sock.setblocking(False)
-        self._conn, self._sock, self._reader = conn, sock, _Reader(notEnoughData=_ORDINARY)
-        self._loop, self._thread, self._pid = loop, threading.get_ident(), os.getpid()
-        loop.add_reader(sock.fileno(), self._readable)
-        return True
-
-    def _flush(self) -> None:
+    def _flush(self, gen: int) -> None:
+        if gen != self._gen:
+            return  # for a connection since closed
         self._flushing = False
         sock, loop = self._sock, self._loop
         if sock is None or loop is None:
@@ -303,15 +308,15 @@ class _Pipeline:
                 return
             del self._out[:sent]
         if self._out and not self._writing:
-            loop.add_writer(sock.fileno(), self._flush)
+            loop.add_writer(sock.fileno(), self._flush, gen)
             self._writing = True
         elif not self._out and self._writing:
             loop.remove_writer(sock.fileno())
             self._writing = False
 
-    def _readable(self) -> None:
+    def _readable(self, gen: int) -> None:
         sock = self._sock
-        if sock is None:
+        if gen != self._gen or sock is None:
             return
         try:
             data = sock.recv(1 << 16)
@@ -332,25 +337,28 @@ class _Pipeline:
                 return
             if reply is _ORDINARY:
                 return
-            if not self._waiting:
+            if not self._waiting or (_Push is not None and isinstance(reply, _Push)):
                 self._break()  # a reply nobody asked for: out of step
                 return
             _, waiting = self._waiting.popleft()
             if not waiting.done():  # (a request that gave up: its reply is read all the same)
                 waiting.set_result(reply)
 
-    def _check(self) -> None:
+    def _check(self, gen: int) -> None:
         """A server that stopped answering ends the calls waiting on it."""
+        if gen != self._gen:
+            return
         self._watch = None
         if not self._waiting or self._loop is None:
             return
         if time.monotonic() - self._waiting[0][0] > self._timeout_s:
             self._break()
             return
-        self._watch = self._loop.call_later(min(1.0, self._timeout_s), self._check)
+        self._watch = self._loop.call_later(min(1.0, self._timeout_s), self._check, gen)
 
     def _break(self) -> None:
         """Close the connection; every call waiting goes the blocking way."""
+        self._gen += 1
         waiting, self._waiting = self._waiting, deque()
         loop, sock, conn = self._loop, self._sock, self._conn
         self._loop, self._sock, self._conn, self._reader = None, None, None, None
@@ -365,7 +373,7 @@ class _Pipeline:
         if conn is not None:
             conn.disconnect()
         for _, future in waiting:
-            if not future.done():
+            if not future.done() and not future.get_loop().is_closed():
                 future.set_result(_ORDINARY)
 
     def close(self) -> None:

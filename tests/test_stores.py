@@ -450,3 +450,31 @@ def test_redis_read_aheads_from_loops_in_several_threads_at_once_are_all_answere
         assert results == dict.fromkeys(range(4), expected)
     finally:
         store.close()
+
+
+def test_redis_reads_ahead_for_a_user_whose_acl_forbids_naming_connections() -> None:
+    import redis
+
+    from ideogram_mock.stores import held
+    from ideogram_mock.testing.redis_server import redis_server
+
+    with redis_server() as url:
+        admin = redis.Redis.from_url(url)
+        forbid = ("ACL", "SETUSER", "plain", "on", ">secret", "~*", "+@all", "-client")
+        admin.execute_command(*forbid)  # type: ignore[no-untyped-call]
+        store = _redis_store(url.replace("redis://", "redis://plain:secret@"))
+        try:
+            store.add(_task(1))
+
+            async def requests() -> list[Task | None]:
+                return list(
+                    await asyncio.gather(*(_read_ahead_soon(store, "t1") for _ in range(5)))
+                )
+
+            assert asyncio.run(requests()) == [_task(1)] * 5  # pipelined
+            with held.held():
+                store.prefetch([], "t1")  # on the lane
+                assert store.get("t1") == _task(1)
+        finally:
+            store.close()
+            admin.close()

@@ -122,6 +122,23 @@ LANE_NAME = "ideogram-mock-read-ahead"
 PIPELINE_NAME = "ideogram-mock-read-ahead-pipeline"
 
 
+def _connect(conn: Any, name: str) -> Any:
+    """`conn`, connected, and named `name` unless the URL names connections: best effort (a
+    user whose ACL forbids CLIENT SETNAME keeps unnamed connections)."""
+    try:
+        conn.connect()
+        if not conn.client_name:
+            try:
+                conn.send_command("CLIENT", "SETNAME", name)
+                conn.read_response()
+            except redis.ResponseError:
+                pass
+    except BaseException:
+        conn.disconnect()
+        raise
+    return conn
+
+
 class _Lane:
     """A connection of the store's own for its hottest call, a request's read-ahead: the
     script call is packed, sent and read right on it, without the pool, retry and bookkeeping
@@ -135,6 +152,7 @@ class _Lane:
         self._lock = threading.Lock()
         self._conn: Any = None
         self._pid = 0
+        self._retry_at = 0.0  # after a failed connect, when to try again
 
     def call(self, script: Any, keys: list[str], args: list[str]) -> Any:
         if self._lock.acquire(blocking=False):
@@ -148,19 +166,19 @@ class _Lane:
 
     def _connection(self) -> Any:
         """The lane's connection, made outside the client's pool (it takes none of the pool's
-        connections) and named for CLIENT LIST unless the URL names its connections."""
+        connections), connected and named for CLIENT LIST (see `_connect`)."""
         pool = self._client.connection_pool
-        options = dict(pool.connection_kwargs)
-        if not options.get("client_name"):
-            options["client_name"] = LANE_NAME
-        return pool.connection_class(**options)
+        return _connect(pool.connection_class(**pool.connection_kwargs), LANE_NAME)
 
     def _direct(self, script: Any, keys: list[str], args: list[str]) -> Any:
         conn = self._conn
         if conn is None or self._pid != os.getpid():  # new, or inherited across a fork
+            if time.monotonic() < self._retry_at:
+                return _ORDINARY
             try:
                 conn = self._conn = self._connection()
-            except Exception:  # options this connection class refuses: no lane
+            except Exception:  # not now (the ordinary way reports why, if it is down)
+                self._conn, self._retry_at = None, time.monotonic() + 1.0
                 return _ORDINARY
             self._pid = os.getpid()
         try:
@@ -170,12 +188,16 @@ class _Lane:
             return conn.read_response()
         except redis.exceptions.NoScriptError:
             return _ORDINARY  # its reply was read: the connection is in step
-        except (redis.ConnectionError, redis.TimeoutError, OSError):
-            conn.disconnect()
-            return _ORDINARY
+        except (redis.RedisError, OSError):
+            self._drop(conn)  # a reply may be left unread: the connection is not reused
+            return _ORDINARY  # the ordinary way answers, or raises what is wrong
         except BaseException:
-            conn.disconnect()  # a reply may be left unread: the connection is not reused
+            self._drop(conn)
             raise
+
+    def _drop(self, conn: Any) -> None:
+        conn.disconnect()
+        self._conn = None  # the next call connects (and names) a new one
 
     def close(self) -> None:
         # Not forever: a lock held by a thread that a fork left behind is never released.
@@ -263,14 +285,18 @@ class _Pipeline:
         if time.monotonic() < self._retry_at or not self._binding.acquire(blocking=False):
             return False
         try:
+            if self._off or (self._thread and self._thread != threading.get_ident()):
+                return False  # another thread took it first, or it was closed meanwhile
             self._break()
             pool = self._client.connection_pool
             options = {**pool.connection_kwargs, "protocol": 2}  # RESP3 pushes messages
-            if not options.get("client_name"):
-                options["client_name"] = PIPELINE_NAME
-            conn = pool.connection_class(**options)
             try:
-                conn.connect()
+                conn = pool.connection_class(**options)
+            except Exception:  # a connection class that takes no such options: no pipeline
+                self._off = True
+                return False
+            try:
+                _connect(conn, PIPELINE_NAME)
                 sock = getattr(conn, "_sock", None)
                 if not isinstance(sock, socket.socket) or isinstance(sock, ssl.SSLSocket):
                     self._off = True
@@ -281,6 +307,10 @@ class _Pipeline:
                 sock.setblocking(False)
                 self._gen += 1
                 loop.add_reader(sock.fileno(), self._readable, self._gen)
+            except NotImplementedError:  # a loop that watches no sockets (Windows' proactor)
+                conn.disconnect()
+                self._off = True
+                return False
             except Exception:
                 conn.disconnect()
                 self._retry_at = time.monotonic() + 1.0
@@ -378,14 +408,19 @@ class _Pipeline:
 
     def close(self) -> None:
         self._off = True
-        loop = self._loop
-        if loop is None or self._pid != os.getpid():
-            return
-        if loop.is_running() and self._thread != threading.get_ident():
-            with contextlib.suppress(RuntimeError):  # (closed meanwhile)
-                loop.call_soon_threadsafe(self._break)
-        else:
-            self._break()
+        if self._pid != os.getpid() or not self._binding.acquire(timeout=1.0):
+            return  # (a fork's copy, or a bind that never ends: the process is going)
+        try:
+            loop = self._loop
+            if loop is None:
+                return
+            if loop.is_running() and self._thread != threading.get_ident():
+                with contextlib.suppress(RuntimeError):  # (closed meanwhile)
+                    loop.call_soon_threadsafe(self._break)
+            else:
+                self._break()
+        finally:
+            self._binding.release()
 
 
 class RedisStore:

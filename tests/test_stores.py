@@ -229,7 +229,7 @@ def test_redis_reads_ahead_on_its_own_connection_through_a_script_flush_and_a_ki
     import redis
 
     from ideogram_mock.stores import held
-    from ideogram_mock.stores.redis import LANE_NAME
+    from ideogram_mock.stores.redis_reads import LANE_NAME
     from ideogram_mock.testing.redis_server import redis_server
 
     with redis_server() as url:  # a server of its own: this test kills connections
@@ -365,7 +365,7 @@ def test_redis_pipelines_the_read_aheads_of_concurrent_requests(redis_url: str, 
 def test_redis_read_aheads_in_flight_survive_a_script_flush_and_a_killed_pipeline() -> None:
     import redis
 
-    from ideogram_mock.stores.redis import PIPELINE_NAME
+    from ideogram_mock.stores.redis_reads import PIPELINE_NAME
     from ideogram_mock.testing.redis_server import redis_server
 
     with redis_server() as url:  # a server of its own: this test kills connections

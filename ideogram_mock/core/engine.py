@@ -588,8 +588,7 @@ class _Holding:
         self.token: Any = None
 
     def __enter__(self) -> None:
-        waiting = self._begin(soon=False)
-        assert waiting is None
+        self._begin(soon=False)
 
     def start(self) -> Awaitable[None] | None:
         """`with` for a request on an event loop: the hold begins now and its documents are

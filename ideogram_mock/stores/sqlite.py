@@ -202,39 +202,40 @@ class SqliteStore:
         wanted = [(k, key) for k, key in documents if held.cached(k, key) is held.MISSING]
         if not wanted and task_id is None:
             return
+        if task_id is not None:  # kept beside the documents, as the hold keeps it
+            wanted.append((held.PREFETCHED_TASK, task_id))
         with self._lock:
             seen = self._unchanged()
-            known = [(k, key) for k, key in wanted if (k, key) in seen]
-            wanted = [(k, key) for k, key in wanted if (k, key) not in seen]
-            task_key = (held.PREFETCHED_TASK, task_id or "")
-            task_known = task_id is not None and task_key in seen
-            for kind, key in known:
-                held.keep(kind, key, seen[kind, key])
-            if task_known:
-                held.keep(held.PREFETCHED_TASK, task_id or "", seen[task_key])
-            if not wanted and (task_id is None or task_known):
-                return
-            parts, args = [], []
-            if wanted:
-                pairs = ", ".join("(?, ?)" for _ in wanted)
-                parts.append(f"SELECT 0, kind, key, value FROM docs WHERE (kind, key) IN ({pairs})")
-                args += [item for pair in wanted for item in pair]
-            if task_id is not None and not task_known:
-                parts.append("SELECT 1, '', id, data FROM tasks WHERE id = ?")
-                args.append(task_id)
-            rows = self._db.execute(" UNION ALL ".join(parts), tuple(args)).fetchall()
             if len(seen) > _SEEN_AT_MOST or self._seen_bytes > _SEEN_BYTES_AT_MOST:
                 self._forget()
-            found = {(kind, key): value for is_task, kind, key, value in rows if not is_task}
+            missing = [item for item in wanted if item not in seen]
+            if missing:
+                self._read_into(seen, missing)
             for kind, key in wanted:
-                value = found.get((kind, key))
-                value = seen[kind, key] = None if value is None else orjson.loads(value)
-                held.keep(kind, key, value)
-            if task_id is not None and not task_known:
-                task = next((value for is_task, _, _, value in rows if is_task), None)
-                seen[task_key] = task
-                self._seen_bytes += len(task or b"")
-                held.keep(held.PREFETCHED_TASK, task_id, task)
+                held.keep(kind, key, seen[kind, key])
+
+    def _read_into(self, seen: dict[tuple[str, str], Any], missing: list[tuple[str, str]]) -> None:
+        """Read documents (decoded, None when absent) and a task (bytes) into `seen`, in one
+        query. Under the lock."""
+        docs = [item for item in missing if item[0] != held.PREFETCHED_TASK]
+        tasks = [key for kind, key in missing if kind == held.PREFETCHED_TASK]
+        parts, args = [], []
+        if docs:
+            pairs = ", ".join("(?, ?)" for _ in docs)
+            parts.append(f"SELECT 0, kind, key, value FROM docs WHERE (kind, key) IN ({pairs})")
+            args += [item for pair in docs for item in pair]
+        for task_id in tasks:
+            parts.append("SELECT 1, '', id, data FROM tasks WHERE id = ?")
+            args.append(task_id)
+        found: dict[tuple[str, str], Any] = {}
+        for is_task, kind, key, value in self._db.execute(" UNION ALL ".join(parts), args):
+            if is_task:
+                found[held.PREFETCHED_TASK, key] = value
+                self._seen_bytes += len(value)
+            else:
+                found[kind, key] = orjson.loads(value)
+        for item in missing:
+            seen[item] = found.get(item)
 
     def prefetch_soon(
         self, documents: Sequence[tuple[str, str]], task_id: str | None = None

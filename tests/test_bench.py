@@ -12,8 +12,14 @@ from bench import run
 
 def test_bench_quick_in_process_suites_report_their_figures(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    assert run.main(["--quick", "--only", "memory,latency", "--json", str(out)]) == 0
+    assert run.main(["--quick", "--only", "memory,latency,lifecycle", "--json", str(out)]) == 0
     figures = json.loads(out.read_text())
+    assert figures["lifecycle"]["lifecycles"] == 100
+    assert (
+        0
+        < figures["lifecycle"]["baseline_respx_median_ms"]
+        < figures["lifecycle"]["total_s"] * 1000
+    )
     assert figures["memory"]["tasks"] == 2000
     assert figures["memory"]["bytes_per_task"] > 0
     assert set(figures["latency"]) == {

@@ -46,7 +46,21 @@ def test_images_mask_is_black_and_white_with_both_present() -> None:
     assert {value for _, value in mask.getcolors() or []} == {0, 255}
 
 
-@pytest.mark.parametrize("size", [(1024, 1024), (1024, 576), (576, 1024), (768, 1024), (512, 512)])
+# Scale 8 (rows widened through RGBA), 4 (LA), 6 (RGB), 2 (no widening), 10 (a resize), odd.
+@pytest.mark.parametrize(
+    "size",
+    [
+        (1024, 1024),
+        (1024, 576),
+        (576, 1024),
+        (768, 1024),
+        (512, 512),
+        (768, 768),
+        (256, 256),
+        (1280, 800),
+        (1312, 736),
+    ],
+)
 def test_images_fast_png_writer_matches_pillows_own_upscale(size: tuple[int, int]) -> None:
     from PIL import Image
 
@@ -91,3 +105,57 @@ def test_images_png_streams_carry_true_checksums_whichever_writer_drew_them(
         if width == small.width * scale and height == small.height * scale and scale % 2 == 0:
             # The even-scale writer's shortcut gives the very bytes of the general one.
             assert images._idat_even(small, scale) == images._idat_any(small, width, height)
+
+
+def _plainly_drawn(width: int, height: int, key: int, character: int) -> bytes:
+    """The sketch as first written: the background drawn afresh, the shapes, then the whole
+    figure layer pasted through its whole mask."""
+    import random
+
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(key)
+    scale = images.scale_for(width, height)
+    w, h = max(1, -(-width // scale)), max(1, -(-height // scale))
+    figure = images._draw_figure(w, h, character)
+    layer, mask = Image.new("P", (w, h), 0), Image.new("L", (w, h), 0)
+    layer.paste(figure.layer, figure.box)
+    mask.paste(figure.mask, figure.box)
+    low, high = images._colour(rng, 0, 120), images._colour(rng, 120, 255)
+    palette: list[int] = []
+    for i in range(6):
+        t = i / 5
+        palette += [round(a + (b - a) * t) for a, b in zip(low, high, strict=True)]
+    palette += figure.colours
+    for _ in range(5):
+        palette += images._colour(rng, 60, 230)
+    order = bytes(range(6)) if rng.random() < 0.5 else bytes(reversed(range(6)))
+    strip = (1, 6) if rng.random() < 0.5 else (6, 1)
+    img = Image.frombytes("P", strip, order).resize((w, h), Image.Resampling.NEAREST)
+    img.putpalette(palette)
+    draw = ImageDraw.Draw(img)
+    unit = min(w, h)
+    for i in range(5):
+        r = rng.randint(unit // 20, unit // 6)
+        x, y = rng.randint(0, w), rng.randint(0, h)
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=11 + i)
+    img.paste(layer, (0, 0), mask)
+    return img.tobytes() + bytes(img.getpalette() or [])
+
+
+@pytest.mark.parametrize("size", [(1024, 1024), (1312, 736), (64, 64), (7, 3), (1, 1)])
+def test_images_sketches_equal_the_plain_drawing_and_never_leak_into_each_other(
+    size: tuple[int, int],
+) -> None:
+    # The sketch copies a cached background and pastes only the figure's box: the same
+    # pixels as drawing it all afresh, however many scenes of one size came before.
+    width, height = size
+    first = images.sketch(width, height, 1, character=3)
+    for key in range(2, 40):
+        drawn = images.sketch(width, height, key, character=3)
+        assert drawn.tobytes() + bytes(drawn.getpalette() or []) == _plainly_drawn(
+            width, height, key, 3
+        )
+    again = images.sketch(width, height, 1, character=3)
+    assert again.tobytes() == first.tobytes()
+    assert again.tobytes() + bytes(again.getpalette() or []) == _plainly_drawn(width, height, 1, 3)

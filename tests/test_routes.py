@@ -3,11 +3,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import httpx
+import orjson
 import pytest
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ideogram_mock.server.app import create_app
+from ideogram_mock.server.app import create_app, make_fake
 from ideogram_mock.server.front import FakeApp
 from ideogram_mock.server.routes import SpecMismatch, build_routes
 from ideogram_mock.server.spec import load_spec
@@ -42,8 +44,12 @@ def _sent_elsewhere(app: FakeApp, paths: Sequence[str]) -> list[str]:
         if found is None:
             continue
         scope = {"type": "http", "path": path, "root_path": "", "method": "GET"}
-        first = next(r for r in app.router.routes if r.matches(scope)[0] is not Match.NONE)
-        if first is not found[0]:
+        first, child = next(
+            (r, matched[1])
+            for r in app.router.routes
+            if (matched := r.matches(scope))[0] is not Match.NONE
+        )
+        if first is not found[0] or child.get("path_params", {}) != found[1]:
             wrong.append(path)
     return wrong
 
@@ -68,6 +74,8 @@ def test_front_door_sends_every_path_where_starlettes_scan_would() -> None:
     # The hot provider paths do skip starlette's scan.
     assert "/api/v1/jobs/recordInfo" in table.static
     assert table.find("/v2/requests/abc") is not None
+    assert table.find("/files/t/1/s/0.png") is not None  # a client's image downloads too
+    assert table.find("/files/t/1//0.png") is None  # an empty part: starlette's 404
     assert table.find("/v2/requests/abc/status") is None  # with a rival route: starlette's
     assert table.find("/_mock/tasks") is None  # the control API: starlette's
 
@@ -106,3 +114,61 @@ async def test_front_door_lets_a_middleware_added_to_the_app_see_provider_reques
         app.add_middleware(CORSMiddleware, allow_origins=["*"])
         answer = await http.get("/api/v1/chat/credit", headers=headers)
         assert answer.headers["access-control-allow-origin"] == "*"
+
+
+class _PassThrough:
+    """A middleware that changes nothing."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+@pytest.mark.anyio
+async def test_front_door_answers_file_downloads_byte_for_byte_as_starlette_does() -> None:
+    fake = make_fake(Settings(clock="manual", credits=100))
+    direct = create_app(fake=fake)
+    scanned = create_app(fake=fake)
+    scanned.add_middleware(_PassThrough)  # with a middleware, starlette routes every request
+    async with _client(direct) as http, _client(scanned) as other:
+        headers = {"Authorization": "Bearer k"}
+        created = await http.post(
+            "/api/v1/jobs/createTask",
+            headers=headers,
+            json={
+                "model": "ideogram/character",
+                "input": {"prompt": "a knight", "reference_image_urls": ["https://x.test/me.png"]},
+            },
+        )
+        task_id = created.json()["data"]["taskId"]
+        fake.clock.advance(60)
+        record = await http.get(
+            "/api/v1/jobs/recordInfo", headers=headers, params={"taskId": task_id}
+        )
+        url = httpx.URL(orjson.loads(record.json()["data"]["resultJson"])["resultUrls"][0])
+        _, _, tid, expires, sig, name = url.path.split("/")
+        paths = [
+            url.path,  # the image
+            f"/files/{tid}/{expires}/{sig[:-1]}0/{name}",  # a signature that does not match
+            f"/files/{tid}/{expires}/{sig}/1.png",  # an image the task does not have
+            f"/files/{tid}/{expires}/{sig}/0.gif",  # no such file name
+            f"/files/{'0' * 32}/{expires}/{sig}/{name}",  # no such task
+            f"/files/{tid}/{expires}/{sig}/{name}/more",  # no such route
+        ]
+        answers = []
+        for path in paths:
+            for method in ("GET", "HEAD"):
+                mine, theirs = await http.request(method, path), await other.request(method, path)
+                answers.append(mine.status_code)
+                assert (mine.status_code, mine.headers.raw, mine.content) == (
+                    theirs.status_code,
+                    theirs.headers.raw,
+                    theirs.content,
+                ), (method, path)
+        assert answers == [200, 200, 403, 403, 404, 404, 404, 404, 404, 404, 404, 404]
+        fake.clock.advance(10**6)  # past the link's life
+        expired = await http.get(url.path)
+        assert (expired.status_code, expired.json()) == (410, {"error": "the link has expired"})
+        assert (await other.get(url.path)).content == expired.content

@@ -46,9 +46,13 @@ def scale_for(width: int, height: int) -> int:
 
 
 @functools.lru_cache(maxsize=256)
-def _background(strip: tuple[int, int], order: bytes, w: int, h: int) -> bytes:
-    """The band colours stretched over w×h (four per size: made once, copied after)."""
-    return Image.frombytes("P", strip, order).resize((w, h), Image.Resampling.NEAREST).tobytes()
+def _background(strip: tuple[int, int], order: bytes, w: int, h: int) -> Image.Image:
+    """The band colours stretched over w×h (four per size: made once, copied after; never
+    drawn on itself)."""
+    return Image.frombytes("P", strip, order).resize((w, h), Image.Resampling.NEAREST)
+
+
+_STEPS = tuple(i / (_BANDS - 1) for i in range(_BANDS))  # the bands' places, low to high
 
 
 def sketch(width: int, height: int, key: int, character: int | None = None) -> Image.Image:
@@ -61,17 +65,15 @@ def sketch(width: int, height: int, key: int, character: int | None = None) -> I
     # A character's figure is drawn once per size (a scene of its own has its own figure).
     figure = _draw_figure(w, h, key) if character is None else _figure(w, h, character)
     low, high = _colour(rng, 0, 120), _colour(rng, 120, 255)
-    palette: list[int] = []
-    for i in range(_BANDS):
-        t = i / (_BANDS - 1)
-        palette += [round(a + (b - a) * t) for a, b in zip(low, high, strict=True)]
+    ends = tuple(zip(low, high, strict=True))
+    palette = [round(a + (b - a) * t) for t in _STEPS for a, b in ends]
     palette += figure.colours
     for _ in range(5):
         palette += _colour(rng, 60, 230)
     # The background: a strip of the band colours, stretched across in one of four directions.
     order = bytes(range(_BANDS)) if rng.random() < 0.5 else bytes(reversed(range(_BANDS)))
     strip = (1, _BANDS) if rng.random() < 0.5 else (_BANDS, 1)
-    img = Image.frombytes("P", (w, h), _background(strip, order, w, h))
+    img = _background(strip, order, w, h).copy()
     img.putpalette(palette)
     draw = ImageDraw.Draw(img)
     unit = min(w, h)
@@ -79,18 +81,20 @@ def sketch(width: int, height: int, key: int, character: int | None = None) -> I
         r = rng.randint(unit // 20, unit // 6)
         x, y = rng.randint(0, w), rng.randint(0, h)
         draw.ellipse((x - r, y - r, x + r, y + r), fill=11 + i)
-    img.paste(figure.layer, (0, 0), figure.mask)  # over the scene, as if drawn on it
+    img.paste(figure.layer, figure.box, figure.mask)  # over the scene, as if drawn on it
     return img
 
 
 @dataclass(frozen=True)
 class _Figure:
     """A character at one sketch size: its colours (palette entries 6..10, RGB after RGB),
-    its pixels (those indices) and where they are (255 in the mask)."""
+    its pixels (those indices) and where they are (255 in the mask), both cut to the box
+    that holds the figure, whose top left corner is `box` (pasting no more than that)."""
 
     colours: tuple[int, ...]
     layer: Image.Image
     mask: Image.Image
+    box: tuple[int, int]
 
 
 def _draw_figure(w: int, h: int, seed: int) -> _Figure:
@@ -111,7 +115,13 @@ def _draw_figure(w: int, h: int, seed: int) -> _Figure:
             draw.ellipse((ex - eye, cy - eye, ex + eye, cy + eye), fill=ink or 9)
         mouth = (cx - head // 2, cy, cx + head // 2, cy + head // 2)
         draw.arc(mouth, 20, 160, fill=ink or 10, width=max(1, head // 15))
-    return _Figure(tuple(v for colour in colours for v in colour), layer, mask)
+    bbox = mask.getbbox() or (0, 0, 1, 1)  # (a figure has pixels at any size)
+    return _Figure(
+        tuple(v for colour in colours for v in colour),
+        layer.crop(bbox),
+        mask.crop(bbox),
+        bbox[:2],
+    )
 
 
 _figure = functools.lru_cache(maxsize=128)(_draw_figure)
@@ -220,6 +230,34 @@ def _idat_any(small: Image.Image, width: int, height: int) -> bytes:
 
 # Each 4-bit palette index p twice in a byte: two output pixels of one sketch pixel.
 _TWICE = bytes(((b & 15) << 4) | (b & 15) for b in range(256))
+# A palette (RGBA) whose entry p is four bytes of 17·p: converted to a mode of n bytes a
+# pixel, a sketch becomes its rows widened n times, in one pass of Pillow's C.
+_WIDE_PALETTE = bytes(_TWICE[p] for p in range(256) for _ in range(4))
+_WIDE_MODES = {2: "LA", 3: "RGB", 4: "RGBA"}  # (LA's L of a grey (v, v, v) is v)
+
+
+def _widened(small: Image.Image, indices: bytes, half: int) -> bytes:
+    """The sketch's rows with each index p written as `half` bytes of 17·p (two pixels each
+    of a 4-bit PNG row)."""
+    if half == 1:
+        return indices.translate(_TWICE)
+    mode = _WIDE_MODES.get(half)
+    if mode is not None:
+        img = Image.frombytes("P", small.size, indices)
+        img.putpalette(_WIDE_PALETTE, "RGBA")
+        return img.convert(mode).tobytes()
+    w, rows = small.size
+    return (
+        Image.frombytes("L", (w, rows), indices.translate(_TWICE))
+        .resize((w * half, rows), Image.Resampling.NEAREST)
+        .tobytes()
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _splitter(row_bytes: int, rows: int) -> struct.Struct:
+    """Cuts `rows` rows of `row_bytes` each out of a byte string, in one call."""
+    return struct.Struct(f"{row_bytes}s" * rows)
 
 
 def _sums(data: bytes) -> tuple[int, int]:
@@ -265,15 +303,9 @@ def _idat_even(small: Image.Image, scale: int) -> bytes:
         * (ups * (rows * (n - m) - t * rows * (rows - 1) // 2) - m * rows * ups * (ups - 1) // 2)
     )
     adler = (a % _ADLER_BASE) | (b % _ADLER_BASE) << 16
-    wide = (
-        Image.frombytes("L", (w, rows), indices.translate(_TWICE))
-        .resize((row_bytes, rows), Image.Resampling.NEAREST)
-        .tobytes()
-    )
+    lines = _splitter(row_bytes, rows).unpack(_widened(small, indices, half))
     _, _, packed = _repeats(row_bytes, ups)
     stored = _stored(row_bytes) + b"\x00"
-    rows_of = memoryview(wide)  # rows as views: joined below without copying them twice
-    lines = [rows_of[i : i + row_bytes] for i in range(0, len(wide), row_bytes)]
     return b"".join(
         (
             b"\x78\x01",

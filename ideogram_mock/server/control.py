@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from ideogram_mock.core.engine import Fake
 from ideogram_mock.core.errors import (
@@ -28,7 +29,7 @@ from ideogram_mock.core.images import MEDIA_TYPES
 from ideogram_mock.core.journal import CallbackAttempt, RequestEntry, as_json
 from ideogram_mock.core.tasks import Task
 from ideogram_mock.providers import PROVIDERS
-from ideogram_mock.server.endpoint import HangUp
+from ideogram_mock.server.endpoint import HangUp, RawEndpoint
 from ideogram_mock.server.httpio import BodyTimeout, is_json, parse_json, read_body
 from ideogram_mock.server.routes import Endpoint
 from ideogram_mock.server.spec import CONTROL, Operation, Rejection, load_document
@@ -108,7 +109,7 @@ class Control:
     def __init__(self, fake: Fake) -> None:
         self.fake = fake
 
-    def handlers(self) -> dict[str, Handler]:
+    def handlers(self) -> dict[str, Handler | RawEndpoint]:
         return {
             "mockReset": self.reset,
             "mockSettings": self.settings,
@@ -131,7 +132,7 @@ class Control:
             "mockListAccounts": self.list_accounts,
             "mockPutAccount": self.put_account,
             "mockForgetAccount": self.forget_account,
-            "downloadFile": self.download_file,
+            "downloadFile": FileDownload(self.fake),
             "health": self.health,
             "openapiDocument": self.openapi_document,
         }
@@ -302,13 +303,6 @@ class Control:
     async def forget_account(self, request: Request, op: Operation) -> Any:
         return {"ok": True, "removed": self.fake.forget_account(request.path_params["apiKey"])}
 
-    async def download_file(self, request: Request, op: Operation) -> Any:
-        name = request.path_params["name"]
-        params = request.path_params
-        data = self.fake.file(params["taskId"], params["expires"], params["sig"], name)
-        media = MEDIA_BY_EXT[name.rsplit(".", 1)[-1]]
-        return Response(data, media_type=media, headers={"Cache-Control": "private, max-age=60"})
-
     def _authorized(self, request: Request) -> bool:
         token = self.fake.settings.admin_token
         if not token:
@@ -321,7 +315,9 @@ class Control:
             given = given or bearer.strip()
         return given is not None and hmac.compare_digest(given.encode(), token.encode())
 
-    def wrap(self, op: Operation, handler: Handler) -> Endpoint:
+    def wrap(self, op: Operation, handler: Handler | RawEndpoint) -> Endpoint:
+        if isinstance(handler, RawEndpoint):
+            return handler  # it answers everything itself
         guarded = op.path.startswith("/_mock")
 
         async def endpoint(request: Request) -> Response:
@@ -342,21 +338,50 @@ class Control:
                 return control_error(exc.status, exc.error, exc.field)
             except (BodyTimeout, ClientDisconnect):
                 return HangUp()  # the client is gone, or its body never came
-            except DomainError as exc:
-                status = STATUS.get(type(exc))
-                if status is not None:
-                    return control_error(status, exc.message, exc.field)
-                log.exception("unexpected error in %s", op.operation_id)
-                return control_error(500, "internal error in the fake; see its log")
-            except Exception:
-                log.exception("unexpected error in %s", op.operation_id)
-                return control_error(500, "internal error in the fake; see its log")
+            except Exception as exc:
+                return _refusal(exc, op.operation_id)
             if isinstance(result, Response):
                 return result
             status, data = result if isinstance(result, tuple) else (200, result)
             return json_response(orjson.dumps(data), status)
 
         return endpoint
+
+
+def _refusal(exc: Exception, operation_id: str) -> Response:
+    """The control API's answer to an error: the core's, by its status; any other is a bug in
+    the fake (500, its traceback logged)."""
+    status = STATUS.get(type(exc)) if isinstance(exc, DomainError) else None
+    if isinstance(exc, DomainError) and status is not None:
+        return control_error(status, exc.message, exc.field)
+    log.error("unexpected error in %s", operation_id, exc_info=exc)
+    return control_error(500, "internal error in the fake; see its log")
+
+
+class FileDownload(RawEndpoint):
+    """`GET /files/{taskId}/{expires}/{sig}/{name}`: a result image's bytes, or the control
+    API's error (404 no such file, 403 a signature that does not match, 410 an expired link).
+    Raw ASGI: a client's test downloads an image per task, and starlette's request and
+    response objects would cost more than the lookup."""
+
+    def __init__(self, fake: Fake) -> None:
+        self.fake = fake
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        params = scope["path_params"]
+        name = params["name"]
+        try:
+            data = self.fake.file(params["taskId"], params["expires"], params["sig"], name)
+        except Exception as exc:
+            await _refusal(exc, "downloadFile")(scope, receive, send)
+            return
+        headers = [
+            (b"cache-control", b"private, max-age=60"),
+            (b"content-length", str(len(data)).encode()),
+            (b"content-type", MEDIA_BY_EXT[name.rsplit(".", 1)[-1]].encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": data})
 
 
 def _repeated(request: Request, op: Operation) -> str | None:

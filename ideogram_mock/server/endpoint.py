@@ -120,8 +120,17 @@ class HangUp(Response):
         await hang_up(send)
 
 
-class ProviderEndpoint:
-    """A raw ASGI endpoint (starlette routes it without its per-request wrappers)."""
+class RawEndpoint:
+    """A raw ASGI endpoint that answers every request it is given, its errors included
+    (starlette routes it without its per-request wrappers, and the front door calls it
+    without starlette: see `front.py`)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class ProviderEndpoint(RawEndpoint):
+    """A provider operation's endpoint: the handler's result or error in the provider's words."""
 
     def __init__(self, fake: Fake, dialect: Dialect, op: Operation, handler: Handler) -> None:
         self.fake = fake

@@ -19,18 +19,18 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from ideogram_mock.server.endpoint import ProviderEndpoint
+from ideogram_mock.server.endpoint import RawEndpoint
 from ideogram_mock.server.routes import ByMethod
 
 
 def _raw(route: BaseRoute) -> bool:
-    """A route whose every endpoint is a provider's raw ASGI endpoint."""
+    """A route whose every endpoint is raw ASGI and answers its own errors."""
     if not isinstance(route, Route) or not route.methods:
         return False
     endpoint = route.endpoint
     if isinstance(endpoint, ByMethod):
-        return all(isinstance(app, ProviderEndpoint) for app in endpoint.apps.values())
-    return isinstance(endpoint, ProviderEndpoint) and route.app is endpoint
+        return all(isinstance(app, RawEndpoint) for app in endpoint.apps.values())
+    return isinstance(endpoint, RawEndpoint) and route.app is endpoint
 
 
 def _segments(path: str) -> list[str | None]:
@@ -46,11 +46,15 @@ def _overlap(a: list[str | None], b: list[str | None]) -> bool:
 
 
 class Table:
-    """Paths that can skip starlette: static ones, and those with one parameter, last."""
+    """Paths that can skip starlette: static ones, and those whose parameters all come last
+    (`/v2/requests/{id}`, `/files/{taskId}/{expires}/{sig}/{name}`)."""
 
     def __init__(self, routes: Sequence[BaseRoute]) -> None:
         self.static: dict[str, Route] = {}
-        self.last_param: dict[str, tuple[Route, str]] = {}
+        # (the static part up to its last "/", how many parameters follow): the route, and
+        # its parameters' names in order
+        self.trailing: dict[tuple[str, int], tuple[Route, tuple[str, ...]]] = {}
+        self.counts: tuple[int, ...] = ()  # the parameter counts `trailing` holds
         if not all(isinstance(r, Route) for r in routes):
             return  # a mount or the like could match anything: keep starlette's scan
         patterns = [(route, _segments(route.path)) for route in routes if isinstance(route, Route)]
@@ -62,21 +66,29 @@ class Table:
             params = [i for i, s in enumerate(segments) if s is None]
             if not params:
                 self.static[route.path] = route
-            elif params == [len(segments) - 1] and route.param_convertors:
-                (name,) = route.param_convertors
-                if type(route.param_convertors[name]).__name__ == "StringConvertor":
-                    self.last_param[route.path[: route.path.rindex("/") + 1]] = (route, name)
+                continue
+            count = len(params)
+            if params != list(range(len(segments) - count, len(segments))):
+                continue  # a parameter before a static segment: starlette's regex finds it
+            names = tuple(p.strip("{}") for p in route.path.split("/")[-count:])
+            convertors = route.param_convertors
+            if set(names) == set(convertors) and all(
+                type(convertors[n]).__name__ == "StringConvertor" for n in names
+            ):
+                prefix = "/".join(route.path.split("/")[:-count]) + "/"
+                self.trailing[(prefix, count)] = (route, names)
+        self.counts = tuple(sorted({count for _, count in self.trailing}))
 
     def find(self, path: str) -> tuple[Route, dict[str, Any]] | None:
         route = self.static.get(path)
         if route is not None:
             return route, {}
-        if self.last_param:
-            cut = path.rfind("/") + 1
-            if cut < len(path):
-                hit = self.last_param.get(path[:cut])
+        for count in self.counts:
+            parts = path.rsplit("/", count)
+            if len(parts) == count + 1 and all(parts[1:]):  # a string parameter is never empty
+                hit = self.trailing.get((parts[0] + "/", count))
                 if hit is not None:
-                    return hit[0], {hit[1]: path[cut:]}
+                    return hit[0], dict(zip(hit[1], parts[1:], strict=True))
         return None
 
 

@@ -151,7 +151,7 @@ async def test_front_door_answers_file_downloads_byte_for_byte_as_starlette_does
         _, _, tid, expires, sig, name = url.path.split("/")
         paths = [
             url.path,  # the image
-            f"/files/{tid}/{expires}/{sig[:-1]}0/{name}",  # a signature that does not match
+            f"/files/{tid}/{expires}/{sig[:-1]}{'1' if sig.endswith('0') else '0'}/{name}",
             f"/files/{tid}/{expires}/{sig}/1.png",  # an image the task does not have
             f"/files/{tid}/{expires}/{sig}/0.gif",  # no such file name
             f"/files/{'0' * 32}/{expires}/{sig}/{name}",  # no such task

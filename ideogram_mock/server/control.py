@@ -316,9 +316,11 @@ class Control:
         return given is not None and hmac.compare_digest(given.encode(), token.encode())
 
     def wrap(self, op: Operation, handler: Handler | RawEndpoint) -> Endpoint:
-        if isinstance(handler, RawEndpoint):
-            return handler  # it answers everything itself
         guarded = op.path.startswith("/_mock")
+        if isinstance(handler, RawEndpoint):
+            if guarded:  # it would answer without asking for the admin token
+                raise TypeError(f"{op.operation_id}: a raw endpoint cannot serve /_mock")
+            return handler  # it answers everything itself
 
         async def endpoint(request: Request) -> Response:
             if guarded and not self._authorized(request):

@@ -1,13 +1,15 @@
-"""The app's front door: a provider operation goes straight to its endpoint.
+"""The app's front door: a provider operation, or a result file, goes straight to its endpoint.
 
 Starlette routes a request through two middlewares and a scan of every route, testing a regex
 per route. A provider operation needs none of that: its endpoint is raw ASGI and answers its
-own errors in the provider's envelope (see `endpoint.py`). So `FakeApp` looks the path up in a
-table made once from the routes (a static path, or a path whose only parameter is its last
-segment) and calls the endpoint with the scope starlette would have given it. Anything else —
-a method the path does not take, the control API, files, unknown paths, a root path, lifespan
-— goes through starlette as before. A path is in the table only when no other route could
-match it, so the table never answers where starlette would have answered otherwise.
+own errors in the provider's envelope (see `endpoint.py`), and so does the result files' (see
+`control.FileDownload`). So `FakeApp` looks the path up in a table made once from the routes
+(a static path, or a path whose parameters all come last: `/v2/requests/{id}`,
+`/files/{taskId}/{expires}/{sig}/{name}`) and calls the endpoint with the scope starlette would
+have given it. Anything else — a method the path does not take, the control API, unknown
+paths, a root path, lifespan — goes through starlette as before. A path is in the table only
+when no other route could match it, so the table never answers where starlette would have
+answered otherwise.
 """
 
 from __future__ import annotations

@@ -120,6 +120,10 @@ class KieMock(Handle):
     ) -> None:
         provider = provider or self.provider
         hosts = hosts or default_hosts(settings, provider)
+        # The hosts it answers as its own: all but another provider's (those it yields to a
+        # fake of that provider's, whichever started first).
+        others = {h for name, p in PROVIDERS.items() if name != provider for h in p.hosts}
+        self._own_hosts = tuple(h for h in hosts if h not in others)
         settings = settings.replace(public_url=hosts[0], callback_hosts=("*",))
         super().__init__(make_fake(settings, sender=_InProcessSender()), hosts[0], provider)
         self.hosts = hosts
@@ -261,7 +265,7 @@ class KieMock(Handle):
         portal's loop: no lifespan runs here)."""
         if not self._active:
             self.router.__enter__()
-            transport.attach(self, self.hosts)
+            transport.attach(self, self.hosts, self._own_hosts)
             self._active = True
             if self.fake.clock.mode == "real":
                 self._delivery = self.portal.start_task_soon(self.fake.dispatcher.run)

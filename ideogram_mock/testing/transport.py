@@ -38,32 +38,44 @@ def origin_of(url: httpx.URL) -> Origin:
 
 
 class _Table:
-    """Attached fakes by origin (each with the path prefix it owns), and the patch itself:
-    applied with the first fake, undone with the last."""
+    """Attached fakes by origin (each with the path prefix it serves, and whether the origin is
+    one of its own or one it serves besides), and the patch itself: applied with the first
+    fake, undone with the last."""
 
     def __init__(self) -> None:
-        self.by_origin: dict[Origin, list[tuple[str, Served]]] = {}
+        # origin → [(path prefix, 0 for the fake's own origin or 1 for another, the fake)]
+        self.by_origin: dict[Origin, list[tuple[str, int, Served]]] = {}
         self.lock = threading.Lock()
         self.originals: tuple[SyncHandler, AsyncHandler] | None = None
         self.ours: tuple[SyncHandler, AsyncHandler] | None = None
 
-    def attach(self, served: Served, base_urls: tuple[str, ...]) -> None:
+    def attach(
+        self, served: Served, base_urls: tuple[str, ...], own: tuple[str, ...] | None = None
+    ) -> None:
+        """Send requests for `base_urls` to `served`. `own`: those of them that are its
+        provider's own (all by default); on the others it yields to a fake whose own they are
+        (a kie fake serves Segmind's paths too, but not in place of a Segmind fake)."""
         with self.lock:
             for base in base_urls:
                 url = httpx.URL(base)
                 prefix = url.path.rstrip("/") + "/"
-                entries = self.by_origin.setdefault(origin_of(url), [])
-                if not any(s is served and p == prefix for p, s in entries):
-                    entries.append((prefix, served))
+                rank = 0 if own is None or base in own else 1
+                origin = origin_of(url)
+                entries = self.by_origin.get(origin, [])
+                if not any(s is served and p == prefix for p, _, s in entries):
                     # The longest base URL first (a fake on `/kie` before one on the whole
-                    # host); among equals, the first attached.
-                    entries.sort(key=lambda entry: -len(entry[0]))
+                    # host); then the fake whose own origin it is; among equals, the first
+                    # attached. A new list: `find` reads the old one meanwhile, unlocked.
+                    self.by_origin[origin] = sorted(
+                        [*entries, (prefix, rank, served)],
+                        key=lambda entry: (-len(entry[0]), entry[1]),
+                    )
             self._patch()
 
     def detach(self, served: Served) -> None:
         with self.lock:
             for key in list(self.by_origin):
-                kept = [(p, s) for p, s in self.by_origin[key] if s is not served]
+                kept = [entry for entry in self.by_origin[key] if entry[2] is not served]
                 if kept:
                     self.by_origin[key] = kept
                 else:
@@ -76,7 +88,7 @@ class _Table:
         entries = self.by_origin.get(origin_of(url))
         if entries:
             path = url.path
-            for prefix, served in entries:
+            for prefix, _, served in entries:
                 if path.startswith(prefix):
                     return served, prefix[:-1]
         return None

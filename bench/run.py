@@ -89,6 +89,7 @@ class WrkRun(NamedTuple):
     rps: float
     requests: int
     errors: int  # socket errors (connect, read, write, timeout) and non-2xx answers
+    kinds: dict[str, int]  # the errors by kind (those wrk saw: connect, …, non2xx)
 
 
 def _wrk_run(
@@ -112,10 +113,12 @@ def _wrk_run(
     total = re.search(r"(\d+) requests in", out)
     if not match or not total:
         raise RuntimeError(f"wrk gave no figure:\n{out}")
-    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    kinds = {k: int(n) for k, n in re.findall(r"(connect|read|write|timeout) (\d+)", out)}
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors += int(non2xx.group(1)) if non2xx else 0
-    return WrkRun(float(match.group(1)), int(total.group(1)), errors)
+    if non2xx:
+        kinds["non2xx"] = int(non2xx.group(1))
+    kinds = {k: n for k, n in kinds.items() if n}
+    return WrkRun(float(match.group(1)), int(total.group(1)), sum(kinds.values()), kinds)
 
 
 def _wrk(url: str, seconds: int, script: str | None = None, **options: Any) -> float:
@@ -771,6 +774,7 @@ def bench_soak(seconds: int) -> Results:
         "rps": round(run.rps),
         "errors": run.errors,
         "target_errors": 0,
+        "errors_by_kind": run.kinds,
         "rss_after_warmup_mb": round(rss_warm / 1024, 1),
         "rss_end_mb": round(rss_end / 1024, 1),
         "rss_growth_ratio": round(rss_end / rss_warm, 3),

@@ -85,6 +85,18 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(10)
 
 
+def _stop_all(stops: list[Callable[[], None]]) -> None:
+    """Stop every server, even when stopping one of them fails (then raise the first error)."""
+    errors = []
+    for stop in stops:
+        try:
+            stop()
+        except Exception as exc:  # the others must still be stopped
+            errors.append(exc)
+    if errors:
+        raise errors[0]
+
+
 class WrkRun(NamedTuple):
     rps: float
     requests: int
@@ -128,10 +140,13 @@ def _wrk(url: str, seconds: int, script: str | None = None, **options: Any) -> f
     return run.rps
 
 
-def _alternating(measures: dict[str, Callable[[], float]], rounds: int = 3) -> dict[str, float]:
-    """Each measure's mean over `rounds` rounds, the measures taken in turn within a round and
-    in reverse order every other round: a shared machine's slow spells then fall on all of
-    them alike (what is compared is taken back to back, never minutes apart)."""
+def _alternating(measures: dict[str, Callable[[], float]], rounds: int = 4) -> dict[str, float]:
+    """Each measure's mean over `rounds` rounds (an even number: each measure then runs as
+    often early in a round as late), the measures taken in turn within a round and in reverse
+    order every other round: a shared machine's slow spells fall on all of them alike (what
+    is compared is taken back to back, never minutes apart)."""
+    if rounds % 2:
+        raise ValueError(f"rounds must be even, not {rounds}")
     taken: dict[str, list[float]] = {name: [] for name in measures}
     order = list(measures)
     for round_ in range(rounds):
@@ -140,7 +155,7 @@ def _alternating(measures: dict[str, Callable[[], float]], rounds: int = 3) -> d
     return {name: statistics.fmean(values) for name, values in taken.items()}
 
 
-def bench_http(seconds: int, rounds: int = 3) -> Results:
+def bench_http(seconds: int, rounds: int = 4) -> Results:
     """Throughput of recordInfo (logged, and with the log off), createTask, a Segmind v2 status
     poll and a Scenario job poll against bare starlette routes answering the same number of
     bytes. The servers run side by side on one core; the runs, `seconds` each, alternate
@@ -221,8 +236,7 @@ def bench_http(seconds: int, rounds: int = 3) -> Results:
             )
         )
     finally:
-        for stop in running:
-            stop()
+        _stop_all(running)
         os.unlink(script)
     rps = {name: (means[f"{name}/fake"], means[f"{name}/base"]) for name in [*pairs, "createTask"]}
     figures: Results = {
@@ -534,10 +548,11 @@ def bench_kit(max_examples: int | None = None) -> Results:
     starts it: its seconds, and its exit code (a kit that fails has no figure worth having)."""
     packages = [f"ideogram_mock.kit.{provider}" for provider in KITS]
     env = dict(os.environ)
+    # In-process, with the kit's own number of examples, whatever the shell says.
+    for name in ("CONTRACT_URL", "KIT_TARGET", "KIT_MAX_EXAMPLES"):
+        env.pop(name, None)
     if max_examples is not None:
         env["KIT_MAX_EXAMPLES"] = str(max_examples)
-    for name in ("CONTRACT_URL", "KIT_TARGET"):  # in-process, whatever the shell says
-        env.pop(name, None)
     started = time.perf_counter()
     try:
         done = subprocess.run(
@@ -644,7 +659,7 @@ def _create_script() -> str:
     return lua.name
 
 
-def bench_stores(seconds: int, rounds: int = 3) -> Results:
+def bench_stores(seconds: int, rounds: int = 4) -> Results:
     """recordInfo and createTask throughput per store, as ratios to memory in the same run
     (the servers side by side, their runs alternating: see `_alternating`)."""
     if not shutil.which("wrk"):
@@ -677,8 +692,7 @@ def bench_stores(seconds: int, rounds: int = 3) -> Results:
                     taken = _alternating(measures, rounds)
                     figures.update({k: round(v) for k, v in taken.items()})
             finally:
-                for server in servers:
-                    server.stop()
+                _stop_all([server.stop for server in servers])
     finally:
         os.unlink(script)
     for kind in ("sqlite", "redis"):
@@ -690,7 +704,7 @@ def bench_stores(seconds: int, rounds: int = 3) -> Results:
     return figures
 
 
-def bench_workers(seconds: int, rounds: int = 3) -> Results:
+def bench_workers(seconds: int, rounds: int = 4) -> Results:
     """recordInfo throughput of 2 workers against 1, each on an SQLite file of its own (not
     pinned: the workers and wrk share this machine's cores; the two servers side by side, their
     runs alternating: see `_alternating`)."""
@@ -712,8 +726,7 @@ def bench_workers(seconds: int, rounds: int = 3) -> Results:
                 )
             figures.update({k: round(v) for k, v in _alternating(measures, rounds).items()})
         finally:
-            for server in servers:
-                server.stop()
+            _stop_all([server.stop for server in servers])
     figures["ratio"] = round(figures["workers_2_rps"] / figures["workers_1_rps"], 3)
     figures["target_ratio"] = 1.6
     figures["cores"] = os.cpu_count()
@@ -875,7 +888,7 @@ def main(argv: list[str] | None = None) -> int:
         "lifecycle": lambda: bench_lifecycle(100 if quick else 1000),
         "plugin": lambda: bench_plugin_setup(50 if quick else 500),
         "kit": lambda: bench_kit(6 if quick else None),
-        "stores": lambda: bench_stores(1 if quick else 2),
+        "stores": lambda: bench_stores(1 if quick else 2, 2 if quick else 4),
         "workers": lambda: bench_workers(1 if quick else 3, 2 if quick else 4),
         "soak": lambda: bench_soak(6 if quick else 60),
         "rss": lambda: bench_rss(20_000 if quick else 200_000),

@@ -257,7 +257,8 @@ def test_of_two_fakes_each_serves_its_own_providers_host_whichever_started_first
 
 def test_a_fake_given_another_providers_host_still_yields_it_to_that_providers_fake() -> None:
     kie = KieMock(
-        Settings(clock="manual", credits=11), hosts=("https://gw.test", "https://api.segmind.com")
+        Settings(clock="manual", credits=11),
+        hosts=("https://gw.test", "https://API.segmind.com:443/"),  # however it is spelled
     )
     segmind = SegmindMock(Settings(clock="manual", credits=22))
     try:

@@ -120,10 +120,15 @@ class KieMock(Handle):
     ) -> None:
         provider = provider or self.provider
         hosts = hosts or default_hosts(settings, provider)
-        # The hosts it answers as its own: all but another provider's (those it yields to a
-        # fake of that provider's, whichever started first).
-        others = {h for name, p in PROVIDERS.items() if name != provider for h in p.hosts}
-        self._own_hosts = tuple(h for h in hosts if h not in others)
+        # The hosts it answers as its own: all but another provider's, given or not (those it
+        # yields to a fake of that provider's, whichever started first).
+        others = {
+            transport.base_key(h)
+            for name, p in PROVIDERS.items()
+            if name != provider
+            for h in p.hosts
+        }
+        self._own_hosts = tuple(h for h in hosts if transport.base_key(h) not in others)
         settings = settings.replace(public_url=hosts[0], callback_hosts=("*",))
         super().__init__(make_fake(settings, sender=_InProcessSender()), hosts[0], provider)
         self.hosts = hosts

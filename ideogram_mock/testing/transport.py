@@ -37,6 +37,13 @@ def origin_of(url: httpx.URL) -> Origin:
     return scheme, url.host, url.port or (443 if scheme == "https" else 80)
 
 
+def base_key(base: str) -> tuple[Origin, str]:
+    """A base URL as the table knows it: its origin, and its path with a final "/" (however
+    the URL spells its host, port and trailing slash)."""
+    url = httpx.URL(base)
+    return origin_of(url), url.path.rstrip("/") + "/"
+
+
 class _Table:
     """Attached fakes by origin (each with the path prefix it serves, and whether the origin is
     one of its own or one it serves besides), and the patch itself: applied with the first
@@ -55,12 +62,11 @@ class _Table:
         """Send requests for `base_urls` to `served`. `own`: those of them that are its
         provider's own (all by default); on the others it yields to a fake whose own they are
         (a kie fake serves Segmind's paths too, but not in place of a Segmind fake)."""
+        own_keys = None if own is None else {base_key(base) for base in own}
         with self.lock:
             for base in base_urls:
-                url = httpx.URL(base)
-                prefix = url.path.rstrip("/") + "/"
-                rank = 0 if own is None or base in own else 1
-                origin = origin_of(url)
+                origin, prefix = key = base_key(base)
+                rank = 0 if own_keys is None or key in own_keys else 1
                 entries = self.by_origin.get(origin, [])
                 if not any(s is served and p == prefix for p, _, s in entries):
                     # The longest base URL first (a fake on `/kie` before one on the whole

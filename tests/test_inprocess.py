@@ -234,40 +234,30 @@ def test_of_two_fakes_the_one_on_the_longer_base_url_serves_under_it() -> None:
 def test_of_two_fakes_each_serves_its_own_providers_host_whichever_started_first() -> None:
     # A kie fake serves Segmind's paths too, but yields them to a Segmind fake: three
     # providers' contract kits can then run in one pytest session, each on its own fake.
-    kie = KieMock(Settings(clock="manual", credits=11))
-    segmind = SegmindMock(Settings(clock="manual", credits=1000))
-    try:
-        kie.start()
-        segmind.start()
-        with httpx.Client(headers={"Authorization": "Bearer k", "x-api-key": "SG_k"}) as http:
-            assert http.get("https://api.kie.ai/api/v1/chat/credit").json()["data"] == 11
-            queued = http.post(
-                "https://api.segmind.com/v2/ideogram-character",
-                json={"prompt": "a knight", "character_reference_image": "https://x.test/a.png"},
-            ).json()
-            assert queued["status_url"].startswith("https://api.segmind.com/")
-            assert segmind.fake.store.get(queued["request_id"]) is not None
-            assert kie.fake.store.get(queued["request_id"]) is None
-            segmind.stop()  # then the kie fake takes Segmind's host back
-            assert http.get(queued["status_url"]).status_code == 404
-    finally:
-        kie.close()
-        segmind.close()
+    with (
+        KieMock(Settings(clock="manual", credits=11)) as kie,
+        SegmindMock(Settings(clock="manual", credits=1000)) as segmind,
+        httpx.Client(headers={"Authorization": "Bearer k", "x-api-key": "SG_k"}) as http,
+    ):
+        assert http.get("https://api.kie.ai/api/v1/chat/credit").json()["data"] == 11
+        queued = http.post(
+            "https://api.segmind.com/v2/ideogram-character",
+            json={"prompt": "a knight", "character_reference_image": "https://x.test/a.png"},
+        ).json()
+        assert queued["status_url"].startswith("https://api.segmind.com/")
+        assert segmind.fake.store.get(queued["request_id"]) is not None
+        assert kie.fake.store.get(queued["request_id"]) is None
+        segmind.stop()  # then the kie fake takes Segmind's host back
+        assert http.get(queued["status_url"]).status_code == 404
 
 
 def test_a_fake_given_another_providers_host_still_yields_it_to_that_providers_fake() -> None:
-    kie = KieMock(
-        Settings(clock="manual", credits=11),
-        hosts=("https://gw.test", "https://API.segmind.com:443/"),  # however it is spelled
-    )
-    segmind = SegmindMock(Settings(clock="manual", credits=22))
-    try:
-        kie.start()
-        segmind.start()
-        with httpx.Client(headers={"Authorization": "Bearer k", "x-api-key": "SG_k"}) as http:
-            assert http.get("https://gw.test/api/v1/chat/credit").json()["data"] == 11
-            credits = http.get("https://api.segmind.com/v1/get-user-credits").json()["credits"]
-            assert credits == 0.11  # 22 fake credits, in dollars
-    finally:
-        kie.close()
-        segmind.close()
+    hosts = ("https://gw.test", "https://API.segmind.com:443/")  # however it is spelled
+    with (
+        KieMock(Settings(clock="manual", credits=11), hosts=hosts),
+        SegmindMock(Settings(clock="manual", credits=22)),
+        httpx.Client(headers={"Authorization": "Bearer k", "x-api-key": "SG_k"}) as http,
+    ):
+        assert http.get("https://gw.test/api/v1/chat/credit").json()["data"] == 11
+        credits = http.get("https://api.segmind.com/v1/get-user-credits").json()["credits"]
+        assert credits == 0.11  # 22 fake credits, in dollars

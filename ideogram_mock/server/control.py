@@ -353,8 +353,7 @@ class Control:
 def _refusal(exc: Exception, operation_id: str) -> Response:
     """The control API's answer to an error: the core's, by its status; any other is a bug in
     the fake (500, its traceback logged)."""
-    status = STATUS.get(type(exc)) if isinstance(exc, DomainError) else None
-    if isinstance(exc, DomainError) and status is not None:
+    if isinstance(exc, DomainError) and (status := STATUS.get(type(exc))) is not None:
         return control_error(status, exc.message, exc.field)
     log.error("unexpected error in %s", operation_id, exc_info=exc)
     return control_error(500, "internal error in the fake; see its log")

@@ -72,13 +72,13 @@ class Table:
             count = len(params)
             if params != list(range(len(segments) - count, len(segments))):
                 continue  # a parameter before a static segment: starlette's regex finds it
-            names = tuple(p.strip("{}") for p in route.path.split("/")[-count:])
+            parts = route.path.split("/")
+            names = tuple(p.strip("{}") for p in parts[-count:])
             convertors = route.param_convertors
             if set(names) == set(convertors) and all(
                 type(convertors[n]).__name__ == "StringConvertor" for n in names
             ):
-                prefix = "/".join(route.path.split("/")[:-count]) + "/"
-                self.trailing[(prefix, count)] = (route, names)
+                self.trailing[("/".join(parts[:-count]) + "/", count)] = (route, names)
         self.counts = tuple(sorted({count for _, count in self.trailing}))
 
     def find(self, path: str) -> tuple[Route, dict[str, Any]] | None:

@@ -166,7 +166,7 @@ def bench_http(seconds: int, rounds: int = 4) -> Results:
     # core; the memory bench keeps the seed's callback.
     body = json.dumps({k: v for k, v in SEED_BODY.items() if k != "callBackUrl"})
     auth = {"Authorization": f"Bearer {KEY}"}
-    script = _create_script()
+    script, distinct = _create_script(), _create_script(distinct=True)
     running: list[Callable[[], None]] = []
     try:
         fake = _FakeServer("--store", "memory")
@@ -203,7 +203,7 @@ def bench_http(seconds: int, rounds: int = 4) -> Results:
         }
         codes: set[int] = set()
 
-        def creates() -> float:
+        def creates(script: str) -> float:
             """The fake's createTask run, and the codes of its last answers (read at once:
             the journal is bounded)."""
             rps = _wrk(create_url, seconds, script, auth=key)
@@ -229,8 +229,13 @@ def bench_http(seconds: int, rounds: int = 4) -> Results:
         means.update(
             _alternating(
                 {
-                    "createTask/fake": creates,
+                    "createTask/fake": functools.partial(creates, script),
                     "createTask/base": functools.partial(_wrk, f"{bare}/post", seconds, script),
+                    # Every prompt different: what a request never sent before costs.
+                    "createTask_distinct/fake": functools.partial(creates, distinct),
+                    "createTask_distinct/base": functools.partial(
+                        _wrk, f"{bare}/post", seconds, distinct
+                    ),
                 },
                 rounds,
             )
@@ -238,7 +243,9 @@ def bench_http(seconds: int, rounds: int = 4) -> Results:
     finally:
         _stop_all(running)
         os.unlink(script)
-    rps = {name: (means[f"{name}/fake"], means[f"{name}/base"]) for name in [*pairs, "createTask"]}
+        os.unlink(distinct)
+    creates_ = ["createTask", "createTask_distinct"]
+    rps = {name: (means[f"{name}/fake"], means[f"{name}/base"]) for name in [*pairs, *creates_]}
     figures: Results = {
         "body_bytes": sizes,
         "rounds": rounds,
@@ -254,6 +261,10 @@ def bench_http(seconds: int, rounds: int = 4) -> Results:
         "baseline_post_rps": round(rps["createTask"][1]),
         "createTask_ratio": round(rps["createTask"][0] / rps["createTask"][1], 3),
         "createTask_target": 0.75,
+        "createTask_distinct_rps": round(rps["createTask_distinct"][0]),
+        "createTask_distinct_ratio": round(
+            rps["createTask_distinct"][0] / rps["createTask_distinct"][1], 3
+        ),
         "createTask_codes_seen": sorted(codes),
     }
     for name in polls:
@@ -304,26 +315,36 @@ def _fake(**changes: Any) -> Fake:
     return make_fake(settings)
 
 
-async def _fill(fake: Fake, count: int) -> list[str]:
+async def _fill(fake: Fake, count: int, distinct: bool = False) -> list[str]:
+    """`count` tasks of the seed's body (`distinct`: each prompt ends in a number of its own)."""
     account = fake.authenticate(KEY)
     ids = []
-    for _ in range(count):
-        task = await fake.create_task(account, order_of(SEED_BODY))
+    for i in range(count):
+        body = SEED_BODY
+        if distinct:
+            body = {**SEED_BODY, "input": {**SEED_BODY["input"]}}
+            body["input"]["prompt"] += f" #{i}"
+        task = await fake.create_task(account, order_of(body))
         ids.append(task.task_id)
     return ids
 
 
 def bench_memory(count: int) -> Results:
-    """Bytes retained per stored task (the seed's body, with its callback scheduled)."""
-    fake = _fake()
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    ids = asyncio.run(_fill(fake, count))
-    after = tracemalloc.get_traced_memory()[0]
-    tracemalloc.stop()
-    ids_bytes = sys.getsizeof(ids) + sum(sys.getsizeof(i) for i in ids)
-    per_task = (after - before - ids_bytes) / count
-    return {"tasks": count, "bytes_per_task": round(per_task), "target_bytes": 1024}
+    """Bytes retained per stored task (the seed's body, with its callback scheduled), and the
+    same with a prompt of its own per task (a request sent again is kept once)."""
+    figures: Results = {"tasks": count}
+    for label, distinct in (("", False), ("distinct_", True)):
+        fake = _fake()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        ids = asyncio.run(_fill(fake, count, distinct))
+        after = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        ids_bytes = sys.getsizeof(ids) + sum(sys.getsizeof(i) for i in ids)
+        figures[f"{label}bytes_per_task"] = round((after - before - ids_bytes) / count)
+        del fake, ids
+    figures["target_bytes"] = 1024
+    return figures
 
 
 async def _record_latency(fake: Fake, ids: list[str], calls: int) -> float:
@@ -648,14 +669,24 @@ class _FakeServer:
         _stop(self.proc)
 
 
-def _create_script() -> str:
-    """A wrk script that POSTs the seed's createTask body (no callback)."""
+def _create_script(distinct: bool = False) -> str:
+    """A wrk script that POSTs the seed's createTask body (no callback); `distinct`: each
+    request's prompt ends in a number of its own, so no two requests are the same (the fake
+    keeps a request sent again once: see `pack_request`)."""
     body = json.dumps({k: v for k, v in SEED_BODY.items() if k != "callBackUrl"})
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
-        lua.write(
-            'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-            f"wrk.body = {json.dumps(body)}\n"
+    script = 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+    if distinct:
+        prompt = json.dumps(SEED_BODY["input"]["prompt"])
+        head, tail = body.split(prompt)
+        script += (
+            f"local head, tail = {json.dumps(head + prompt[:-1])}, {json.dumps(chr(34) + tail)}\n"
+            "local counter = 0\nrequest = function()\n  counter = counter + 1\n"
+            '  return wrk.format(nil, nil, nil, head .. " #" .. counter .. tail)\nend\n'
         )
+    else:
+        script += f"wrk.body = {json.dumps(body)}\n"
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        lua.write(script)
     return lua.name
 
 
@@ -797,14 +828,19 @@ def bench_soak(seconds: int) -> Results:
 
 def bench_rss(count: int) -> Results:
     """RSS per task in a fresh `serve` process (memory store) over `count` createTask calls
-    with the seed's 600-character prompt: kept (no eviction), and with eviction on (a 1 s
-    retention: old tasks go as new ones come)."""
+    with the seed's 600-character prompt: kept (no eviction), kept with a prompt of its own
+    per task (a request sent again is kept once), and with eviction on (a 1 s retention: old
+    tasks go as new ones come)."""
     if not shutil.which("wrk"):
         return {"skipped": "wrk is not installed"}
-    script = _create_script()
+    script, distinct = _create_script(), _create_script(distinct=True)
     figures: Results = {}
     try:
-        for label, flags in (("kept", ()), ("evicting", ("--retention", "1"))):
+        for label, flags, body in (
+            ("kept", (), script),
+            ("kept_distinct", (), distinct),  # a prompt of its own per task
+            ("evicting", ("--retention", "1"), script),
+        ):
             server = _FakeServer("--store", "memory", "--quiet", *flags)
             try:
                 url = f"{server.base}/api/v1/jobs/createTask"
@@ -812,7 +848,7 @@ def bench_rss(count: int) -> Results:
                 created = 0
                 deadline = time.monotonic() + 300  # bounded, whatever the machine
                 while created < count and time.monotonic() < deadline:
-                    created += _wrk_run(url, 2, script).requests
+                    created += _wrk_run(url, 2, body).requests
                 after = _rss_kb(server.proc.pid)
                 tasks = httpx.get(f"{server.base}/health", timeout=30).json()["tasks"]
             finally:
@@ -824,6 +860,7 @@ def bench_rss(count: int) -> Results:
             figures[f"{label}_rss_growth_mb"] = round((after - before) / 1024, 1)
     finally:
         os.unlink(script)
+        os.unlink(distinct)
     figures["target_kept_bytes_per_task"] = 1024
     return figures
 
@@ -835,6 +872,7 @@ TARGETS = (
     ("http", "segmindPoll_ratio", "segmindPoll_target", "min"),
     ("http", "scenarioPoll_ratio", "scenarioPoll_target", "min"),
     ("memory", "bytes_per_task", "target_bytes", "max"),
+    ("memory", "distinct_bytes_per_task", "target_bytes", "max"),
     ("latency", "ratio", "target_ratio_at_most", "max"),
     ("latency", "task_list_ms_100000", "target_task_list_ms", "max"),
     ("startup", "fake_s", "target_s", "max"),
@@ -851,6 +889,7 @@ TARGETS = (
     ("soak", "errors", "target_errors", "max"),
     ("soak", "rss_growth_ratio", "target_rss_growth_ratio", "max"),
     ("rss", "kept_rss_bytes_per_task", "target_kept_bytes_per_task", "max"),
+    ("rss", "kept_distinct_rss_bytes_per_task", "target_kept_bytes_per_task", "max"),
 )
 
 

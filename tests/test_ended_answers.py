@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,31 @@ def test_ended_answers_are_kept_per_task_and_only_for_that_task() -> None:
     kept.of(three, True, lambda: render(3))  # over the bound: the oldest goes
     assert kept.of(changed, True, lambda: render(12)).body == b"12"
     assert renders == [1, 11, 2, 3, 12]
+
+
+def test_ended_answers_keep_at_most_their_byte_budget_and_render_a_huge_one_each_time() -> None:
+    kept = EndedAnswers(lambda result: Answer(200, result), size=100, budget=1600)
+    renders: list[int] = []
+
+    def render(n: int, size: int) -> Answer:
+        renders.append(n)
+        return Answer(200, f"{n:02d}".encode().ljust(size, b"."))
+
+    tasks = [_task(n) for n in range(21)]
+    for n in range(20):  # 90 bytes each: 17 fit in 1,600, so the first three go
+        assert (
+            kept.of(tasks[n], True, functools.partial(render, n, 90)).body[:2]
+            == f"{n:02d}".encode()
+        )
+    assert sum(len(answer.body) for _, answer in kept._kept.values()) == 17 * 90
+    again = [kept.of(t, True, lambda: render(-1, 1)).body[:2] for t in tasks[3:20]]
+    assert again == [f"{n:02d}".encode() for n in range(3, 20)]  # kept: not rendered again
+    assert kept.of(tasks[0], True, lambda: render(30, 90)).body[:2] == b"30"  # gone: rendered
+    # Longer than a sixteenth of the budget: rendered again at every poll, never kept.
+    for _ in range(2):
+        assert len(kept.of(tasks[20], True, lambda: render(20, 101)).body) == 101
+    assert renders == [*range(20), 30, 20, 20]
+    assert sum(len(answer.body) for _, answer in kept._kept.values()) <= 1600
 
 
 @pytest.mark.parametrize("store", ["memory", "sqlite"])

@@ -64,7 +64,7 @@ def test_tasks_keep_a_long_request_deflated_and_give_it_back_whole() -> None:
     import random
     import threading
 
-    from ideogram_mock.core.tasks import PACK_FROM, pack_request, vocabulary
+    from ideogram_mock.core.tasks import PACK_FROM, _packed, pack_request, vocabulary
     from ideogram_mock.server.spec import spec_words
     from ideogram_mock.stores.codec import task_from_bytes, task_to_bytes
 
@@ -83,6 +83,7 @@ def test_tasks_keep_a_long_request_deflated_and_give_it_back_whole() -> None:
     # Each is whole on its own (a later one does not lean on an earlier one), in any order,
     # and packed in another thread too.
     from_thread: list[str | bytes] = []
+    _packed.cache_clear()  # deflated anew there, not handed the first one back
     worker = threading.Thread(target=lambda: from_thread.append(pack_request(requests[0], kie)))
     worker.start()
     worker.join()
@@ -93,6 +94,41 @@ def test_tasks_keep_a_long_request_deflated_and_give_it_back_whole() -> None:
         assert task.request == request
         assert task_from_bytes(task_to_bytes(task)).request == request
     assert len(requests[0]) >= PACK_FROM
+
+
+def test_a_request_met_again_is_kept_once_for_every_task_that_sent_it() -> None:
+    from ideogram_mock.core.tasks import pack_request, vocabulary
+    from ideogram_mock.server.spec import spec_words
+
+    kie = vocabulary(spec_words("kie-jobs.yaml"))
+    request = orjson.dumps({"input": {"prompt": "a knight in the rain " * 30}}).decode()
+    first = pack_request(request, kie)
+    # The same text from another body (as each request's parse makes it): the same object.
+    again = pack_request(orjson.dumps(orjson.loads(request)).decode(), kie)
+    assert isinstance(first, bytes) and again is first
+    # Another dictionary, or another request, is packed on its own.
+    plain = pack_request(request)
+    other = pack_request(request.replace("rain", "snow"), kie)
+    assert plain != first and plain[0] == 0 and first[0] == kie
+    assert other is not first and other != first
+    task = dataclasses.replace(_task((1, 2, 3)), packed_request=other)
+    assert task.request == request.replace("rain", "snow")
+
+
+def test_only_requests_of_a_bounded_length_are_remembered_packed_or_inflated() -> None:
+    from ideogram_mock.core import tasks
+
+    long = orjson.dumps({"input": {"prompt": "a knight in the rain " * 1000}}).decode()
+    assert len(long) > tasks._MEMO_UP_TO
+    packed = tasks.pack_request(long)
+    assert isinstance(packed, bytes) and tasks.pack_request(long) is not packed  # not memoized
+    task = dataclasses.replace(_task((1, 2, 3)), packed_request=packed)
+    assert task.request == long and packed not in tasks._UNPACKED
+    short = orjson.dumps({"input": {"prompt": "a knight in the snow " * 20}}).decode()
+    small = tasks.pack_request(short)
+    assert isinstance(small, bytes)
+    assert dataclasses.replace(task, packed_request=small).request == short
+    assert tasks._UNPACKED[small] == short  # the one polled now comes from the cache
 
 
 def test_a_request_packs_smaller_against_its_providers_words() -> None:

@@ -104,7 +104,7 @@ class Task:
     @property
     def request(self) -> str:
         packed = self.packed_request
-        return packed if type(packed) is str else _unpack(packed)
+        return packed if isinstance(packed, str) else _unpack(packed)
 
 
 # Requests this long or longer are kept deflated (the seed's 600-character prompt: 693 → 369
@@ -144,18 +144,51 @@ def vocabulary(words: bytes) -> int:
 def pack_request(request: str, vocabulary: int = 0) -> str | bytes:
     """A request as a task keeps it: deflated when long and when that saves room, against a
     preset dictionary (see `vocabulary`). Each is an independent raw deflate stream, from a
-    copy of a compressor primed with the dictionary (cheaper than priming a new one)."""
+    copy of a compressor primed with the dictionary (cheaper than priming a new one).
+
+    A request met again (a client's tests and load runs send the same body over and over) gets
+    the same object back, kept once for every task that made it, without deflating it again
+    (the last `_MEMO_SIZE` requests up to `_MEMO_UP_TO` characters are remembered)."""
     if len(request) < PACK_FROM:
         return request
+    if len(request) > _MEMO_UP_TO:  # the memo's bound is its count times this
+        return _deflated(request, vocabulary)
+    return _packed(request, vocabulary)
+
+
+_MEMO_SIZE, _MEMO_UP_TO = 256, 8192
+
+
+@functools.lru_cache(maxsize=_MEMO_SIZE)
+def _packed(request: str, vocabulary: int) -> str | bytes:
+    return _deflated(request, vocabulary)
+
+
+def _deflated(request: str, vocabulary: int) -> str | bytes:
     data = request.encode()
     packer = _PRIMED[vocabulary].copy()
     packed = bytes((vocabulary,)) + packer.compress(data) + packer.flush()
     return packed if len(packed) + 16 < len(data) else request
 
 
-@functools.lru_cache(maxsize=1024)
+# The requests of the tasks being polled now, inflated: the last 1,024 up to `_MEMO_UP_TO`
+# characters each (a longer one, up to the body limit, is inflated at every read instead).
+_UNPACKED: dict[bytes, str] = {}
+_UNPACKED_SIZE = 1024
+_UNPACKED_LOCK = threading.Lock()
+
+
 def _unpack(packed: bytes) -> str:
-    """A deflated request (the tasks being polled now come from this cache)."""
+    """A deflated request."""
+    request = _UNPACKED.get(packed)
+    if request is not None:
+        return request
     words = _VOCABULARIES[packed[0]]
     inflate = zlib.decompressobj(_WBITS, words) if words else zlib.decompressobj(_WBITS)
-    return inflate.decompress(packed[1:]).decode()
+    request = inflate.decompress(packed[1:]).decode()
+    if len(request) <= _MEMO_UP_TO:
+        with _UNPACKED_LOCK:
+            while len(_UNPACKED) >= _UNPACKED_SIZE:
+                del _UNPACKED[next(iter(_UNPACKED))]  # the oldest
+            _UNPACKED[packed] = request
+    return request

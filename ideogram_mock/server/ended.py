@@ -19,12 +19,18 @@ from ideogram_mock.server.endpoint import Answer
 
 class EndedAnswers:
     """One operation's kept answers; `answer` turns a handler's result into the provider's
-    answer (its dialect's own)."""
+    answer (its dialect's own). At most `size` answers and `budget` bytes of their bodies are
+    kept, the oldest going first; an answer longer than a sixteenth of the budget (a request
+    body near the size limit, echoed) is rendered at every poll instead."""
 
-    def __init__(self, answer: Callable[[Any], Answer], size: int = 1024) -> None:
+    def __init__(
+        self, answer: Callable[[Any], Answer], size: int = 1024, budget: int = 8 << 20
+    ) -> None:
         self.size = size
+        self.budget = budget
         self._answer = answer
         self._kept: dict[str, tuple[Task, Answer]] = {}
+        self._bytes = 0  # of the kept answers' bodies
 
     def of(self, task: Task, ended: bool, render: Callable[[], Any]) -> Any:
         """`render()` for a task still running; for an ended one, the answer kept for it, else
@@ -36,9 +42,20 @@ class EndedAnswers:
             return kept[1]
         result = render()
         answer = result if type(result) is Answer else self._answer(result)
-        if len(self._kept) >= self.size:
+        size = len(answer.body)
+        if size > self.budget >> 4:
+            return answer
+        while self._kept and (len(self._kept) >= self.size or self._bytes + size > self.budget):
             # The oldest kept (another thread may be at it too).
             with contextlib.suppress(StopIteration, RuntimeError):
-                self._kept.pop(next(iter(self._kept)), None)
+                gone = self._kept.pop(next(iter(self._kept)), None)
+                if gone is not None:
+                    self._bytes -= len(gone[1].body)
+        if not self._kept:
+            self._bytes = 0  # (whatever threads racing here miscounted)
+        replaced = self._kept.get(task.task_id)
+        if replaced is not None:
+            self._bytes -= len(replaced[1].body)
         self._kept[task.task_id] = (task, answer)
+        self._bytes += size
         return answer

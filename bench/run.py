@@ -671,8 +671,8 @@ class _FakeServer:
 
 def _create_script(distinct: bool = False) -> str:
     """A wrk script that POSTs the seed's createTask body (no callback); `distinct`: each
-    request's prompt ends in a number of its own, so no two requests are the same (the fake
-    keeps a request sent again once: see `pack_request`)."""
+    request's prompt ends in a tag of its own (the run's, and a count), so no two requests
+    are the same (the fake keeps a request sent again once: see `pack_request`)."""
     body = json.dumps({k: v for k, v in SEED_BODY.items() if k != "callBackUrl"})
     script = 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
     if distinct:
@@ -680,8 +680,11 @@ def _create_script(distinct: bool = False) -> str:
         head, tail = body.split(prompt)
         script += (
             f"local head, tail = {json.dumps(head + prompt[:-1])}, {json.dumps(chr(34) + tail)}\n"
-            "local counter = 0\nrequest = function()\n  counter = counter + 1\n"
-            '  return wrk.format(nil, nil, nil, head .. " #" .. counter .. tail)\nend\n'
+            "math.randomseed(os.time())\n"
+            'local run, counter = os.time() .. "-" .. math.random(1000000000), 0\n'
+            "request = function()\n  counter = counter + 1\n"
+            '  return wrk.format(nil, nil, nil, head .. " #" .. run .. "-" .. counter .. tail)\n'
+            "end\n"
         )
     else:
         script += f"wrk.body = {json.dumps(body)}\n"

@@ -22,6 +22,8 @@ def test_bench_quick_in_process_suites_report_their_figures(tmp_path: Path) -> N
     )
     assert figures["memory"]["tasks"] == 2000
     assert figures["memory"]["bytes_per_task"] > 0
+    # A prompt of its own per task: each request is kept, none shared with another task.
+    assert figures["memory"]["distinct_bytes_per_task"] > figures["memory"]["bytes_per_task"]
     assert set(figures["latency"]) == {
         "median_us_100", "median_us_2000", "ratio", "target_ratio_at_most", "task_list_ms_2000",
         "target_task_list_ms",

@@ -9,7 +9,7 @@ so a reset, an eviction or another process's change can never bring back a stale
 
 from __future__ import annotations
 
-import contextlib
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +31,7 @@ class EndedAnswers:
         self._answer = answer
         self._kept: dict[str, tuple[Task, Answer]] = {}
         self._bytes = 0  # of the kept answers' bodies
+        self._lock = threading.Lock()
 
     def of(self, task: Task, ended: bool, render: Callable[[], Any]) -> Any:
         """`render()` for a task still running; for an ended one, the answer kept for it, else
@@ -45,17 +46,13 @@ class EndedAnswers:
         size = len(answer.body)
         if size > self.budget >> 4:
             return answer
-        while self._kept and (len(self._kept) >= self.size or self._bytes + size > self.budget):
-            # The oldest kept (another thread may be at it too).
-            with contextlib.suppress(StopIteration, RuntimeError):
-                gone = self._kept.pop(next(iter(self._kept)), None)
-                if gone is not None:
-                    self._bytes -= len(gone[1].body)
-        if not self._kept:
-            self._bytes = 0  # (whatever threads racing here miscounted)
-        replaced = self._kept.get(task.task_id)
-        if replaced is not None:
-            self._bytes -= len(replaced[1].body)
-        self._kept[task.task_id] = (task, answer)
-        self._bytes += size
+        with self._lock:  # threads of in-process sync clients may be here at once
+            replaced = self._kept.pop(task.task_id, None)
+            if replaced is not None:
+                self._bytes -= len(replaced[1].body)
+            while self._kept and (len(self._kept) >= self.size or self._bytes + size > self.budget):
+                gone = self._kept.pop(next(iter(self._kept)))  # the oldest
+                self._bytes -= len(gone[1].body)
+            self._kept[task.task_id] = (task, answer)
+            self._bytes += size
         return answer

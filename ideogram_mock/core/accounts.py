@@ -15,10 +15,12 @@ from ideogram_mock.stores.base import UNCHANGED, Store
 KIND = "account"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Account:
     """An account as read: credits, tasks created, and refunds due (due_ms, amount) of tasks
-    that are failing (paid back when the failure happens)."""
+    that are failing (paid back when the failure happens). A snapshot, treated as read-only
+    though not frozen: every request reads one, and a frozen dataclass's `__init__` costs four
+    times as much."""
 
     api_key: str
     credits: int
@@ -48,7 +50,9 @@ class Accounts:
         if value is None:
             return Account(api_key, self.initial_credits)
         credits, tasks, refunds = value
-        return Account(api_key, credits, tasks, tuple((d, a) for d, a in refunds))
+        return Account(
+            api_key, credits, tasks, tuple((d, a) for d, a in refunds) if refunds else ()
+        )
 
     def get(self, api_key: str) -> Account:
         return self._of(api_key, self.store.read(KIND, api_key))

@@ -19,8 +19,8 @@ KIND = "account"
 class Account:
     """An account as read: credits, tasks created, and refunds due (due_ms, amount) of tasks
     that are failing (paid back when the failure happens). A snapshot, treated as read-only
-    though not frozen: every request reads one, and a frozen dataclass's `__init__` costs four
-    times as much."""
+    though not frozen: every request reads one, and a frozen dataclass's `__init__` costs
+    several times as much."""
 
     api_key: str
     credits: int

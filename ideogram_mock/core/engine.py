@@ -64,7 +64,7 @@ CLOCK_HORIZON_MS = 7_258_118_400_000  # 2200-01-01T00:00:00Z
 class Order:
     """A new task as a dialect asks for it, already checked against the provider's spec.
     Treated as read-only, though not frozen: it lives for one request, and a frozen
-    dataclass's `__init__` (one `object.__setattr__` per field) costs four times as much."""
+    dataclass's `__init__` (one `object.__setattr__` per field) costs several times as much."""
 
     provider: str
     model: str

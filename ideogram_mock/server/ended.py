@@ -44,12 +44,12 @@ class EndedAnswers:
         result = render()
         answer = result if type(result) is Answer else self._answer(result)
         size = len(answer.body)
-        if size > self.budget >> 4:
-            return answer
         with self._lock:  # threads of in-process sync clients may be here at once
-            replaced = self._kept.pop(task.task_id, None)
+            replaced = self._kept.pop(task.task_id, None)  # made from another task
             if replaced is not None:
                 self._bytes -= len(replaced[1].body)
+            if size > self.budget >> 4:
+                return answer
             while self._kept and (len(self._kept) >= self.size or self._bytes + size > self.budget):
                 gone = self._kept.pop(next(iter(self._kept)))  # the oldest
                 self._bytes -= len(gone[1].body)

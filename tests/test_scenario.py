@@ -274,6 +274,8 @@ async def test_scenario_auth_takes_basic_key_and_secret_or_bearer_and_401s_other
         {"Authorization": "Basic " + base64.b64encode(b"k1").decode()},
         {"Authorization": "Basic " + base64.b64encode(b"k1:").decode()},
         {"Authorization": "Basic %%%"},
+        {b"Authorization": b"Basic \xff\xfe"},  # not ASCII (a 500 once)
+        {"Authorization": "Basic " + base64.b64encode(b"\xff:s").decode()},  # not UTF-8
         {"Authorization": "Token k1"},
     ):
         response = await scenario.client.get("/v1/jobs/job_x", headers=headers)

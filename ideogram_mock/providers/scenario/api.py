@@ -121,7 +121,7 @@ class ScenarioApi:
                 return None
             try:
                 decoded = base64.b64decode(rest, validate=True).decode("utf-8")
-            except (binascii.Error, UnicodeDecodeError):
+            except ValueError:  # not base64 (non-ASCII too: a ValueError), or not UTF-8
                 return None
             key, colon, secret = decoded.partition(":")
             return key if key and colon and secret else None

@@ -275,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from ideogram_mock.server.accept import EagerServer
     from ideogram_mock.server.app import create_app
 
     overrides = {
@@ -354,7 +355,7 @@ def serve(args: argparse.Namespace) -> int:
     gc.collect()
     gc.freeze()
     config = uvicorn.Config(app, log_level=args.log_level, lifespan="on", access_log=False)
-    uvicorn.Server(config).run(sockets=[sock])
+    EagerServer(config).run(sockets=[sock])
     return 0
 
 

@@ -1,0 +1,114 @@
+"""Accept every waiting connection at each turn of the event loop, not one.
+
+uvloop's libuv accepts one connection per turn of the loop. Under load a turn takes tens of
+milliseconds (it serves every ready connection), so a burst of new connections, such as a
+client's pool opening a thousand at once, drains from the kernel's queue at a few dozen a
+second: the last ones wait there for many seconds, past any client's timeout, while every
+request the fake has accepted is answered in milliseconds. `EagerServer` leaves the listening
+sockets off the loop's own server and accepts on them in a reader of its own, until the
+kernel's queue is empty (up to the backlog per turn), handing each connection to uvicorn's
+protocol as the loop's server would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+from collections.abc import Callable
+
+import uvicorn
+
+log = logging.getLogger("uvicorn.error")
+
+# Errors of accept() that say nothing about the listening socket itself: try the next one.
+_TRANSIENT = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM}
+# Out of file descriptors or memory: the waiting connections stay queued, and accepting stops
+# for PAUSE_S (any other error stops it on that socket for good).
+_EXHAUSTED = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+PAUSE_S = 0.5
+
+
+class EagerServer(uvicorn.Server):
+    """uvicorn's server, accepting eagerly on the sockets it is given (`run(sockets=...)`);
+    without sockets, or on a loop that cannot adopt an accepted socket, as uvicorn does."""
+
+    _listening: list[socket.socket]
+    _adopting: set[asyncio.Task[None]]
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        self._adopting = set()  # (the loop keeps only weak references to tasks)
+        if not sockets or not hasattr(loop, "connect_accepted_socket"):
+            self._listening = []
+            await super().startup(sockets=sockets)
+            return
+        await super().startup(sockets=[])  # the lifespan, and no server of the loop's own
+        self._listening = list(sockets)
+        config = self.config
+
+        def protocol() -> asyncio.Protocol:
+            made: asyncio.Protocol = config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state
+            )
+            return made
+
+        for sock in self._listening:
+            sock.setblocking(False)
+            sock.listen(config.backlog)  # (the loop's server would: a bound socket may not be)
+            loop.add_reader(sock.fileno(), self._accept, loop, sock, protocol)
+
+    def _accept(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sock: socket.socket,
+        protocol: Callable[[], asyncio.Protocol],
+    ) -> None:
+        for _ in range(max(1, self.config.backlog)):
+            try:
+                conn, _ = sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return  # the queue is empty
+            except OSError as exc:
+                if exc.errno in _TRANSIENT:
+                    continue
+                loop.remove_reader(sock.fileno())
+                if exc.errno in _EXHAUSTED:
+                    log.warning("accept() failed (%s); accepting again in %g s", exc, PAUSE_S)
+                    loop.call_later(PAUSE_S, self._resume, loop, sock, protocol)
+                else:
+                    log.error("accept() failed (%s); no longer accepting on %s", exc, sock)
+                return
+            task = loop.create_task(self._adopt(loop, conn, protocol))
+            self._adopting.add(task)
+            task.add_done_callback(self._adopting.discard)
+
+    def _resume(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sock: socket.socket,
+        protocol: Callable[[], asyncio.Protocol],
+    ) -> None:
+        if sock in self._listening and not self.should_exit:
+            loop.add_reader(sock.fileno(), self._accept, loop, sock, protocol)
+
+    async def _adopt(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        conn: socket.socket,
+        protocol: Callable[[], asyncio.Protocol],
+    ) -> None:
+        try:
+            await loop.connect_accepted_socket(protocol, conn)
+        except (OSError, RuntimeError):  # gone before it was adopted, or the loop is closing
+            conn.close()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Stop accepting first, then shut down as uvicorn does (which closes the sockets)."""
+        loop = asyncio.get_running_loop()
+        listening, self._listening = self._listening, []
+        for sock in listening:
+            if sock.fileno() != -1:
+                loop.remove_reader(sock.fileno())
+        await super().shutdown(sockets=sockets)

@@ -1,0 +1,116 @@
+"""The server accepts every connection waiting in the kernel's queue at once, not one per turn of
+its event loop, so a burst of new connections under load is not left queued past a client's
+timeout (the soak bench's 1,000 connections saw dozens of 5-second timeouts before)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+
+from ideogram_mock.server.accept import EagerServer
+
+BURST = 200
+TURNS = 20  # turns of the loop given to the burst: far fewer than BURST
+
+
+class _Started:
+    """A tiny ASGI app that hands its event loop out once the server has started."""
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.ready = threading.Event()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    self.loop = asyncio.get_running_loop()
+                    await send({"type": "lifespan.startup.complete"})
+                    self.ready.set()
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+def _after_turns(loop: asyncio.AbstractEventLoop, turns: int, then: Callable[[], None]) -> None:
+    """Call `then` on `loop` after `turns` more turns (each call_soon waits for the next)."""
+    if turns == 0:
+        then()
+    else:
+        loop.call_soon(_after_turns, loop, turns - 1, then)
+
+
+def test_a_burst_of_connections_is_accepted_within_a_few_turns_of_the_loop() -> None:
+    app = _Started()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))  # bound, not listening: as `serve` hands it over
+    port = listener.getsockname()[1]
+    server = EagerServer(
+        uvicorn.Config(app, lifespan="on", log_level="warning", backlog=2048, loop="uvloop")
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    clients: list[socket.socket] = []
+    try:
+        assert app.ready.wait(30)
+        loop = app.loop
+        assert loop is not None
+        # Hold the loop while the burst connects: the kernel queues every connection.
+        gate, counted = threading.Event(), threading.Event()
+        seen: list[int] = []
+        loop.call_soon_threadsafe(gate.wait)
+        for _ in range(BURST):
+            clients.append(socket.create_connection(("127.0.0.1", port), timeout=30))
+
+        def count() -> None:
+            seen.append(len(server.server_state.connections))
+            counted.set()
+
+        loop.call_soon_threadsafe(_after_turns, loop, TURNS, count)
+        gate.set()
+        assert counted.wait(30)
+        # uvloop's own server accepts one a turn: about TURNS of them by now.
+        assert seen == [BURST]
+        # Every one of them is served.
+        clients[-1].sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert clients[-1].recv(1024).startswith(b"HTTP/1.1 200")
+    finally:
+        for client in clients:
+            client.close()
+        server.should_exit = True
+        thread.join(30)
+    assert not thread.is_alive()
+    assert listener.fileno() == -1  # closed at shutdown, as uvicorn does
+
+
+def test_without_sockets_the_server_listens_as_uvicorn_does() -> None:
+    app = _Started()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = EagerServer(
+        uvicorn.Config(app, port=port, lifespan="on", log_level="warning", loop="uvloop")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        assert app.ready.wait(30)
+        for _ in range(3000):  # listening once started (after the lifespan)
+            if server.started:
+                break
+            threading.Event().wait(0.01)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
+            client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert client.recv(1024).startswith(b"HTTP/1.1 200")
+    finally:
+        server.should_exit = True
+        thread.join(30)
+    assert not thread.is_alive()

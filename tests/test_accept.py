@@ -59,12 +59,13 @@ def test_a_burst_of_connections_is_accepted_within_a_few_turns_of_the_loop() -> 
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     clients: list[socket.socket] = []
+    gate = threading.Event()
     try:
         assert app.ready.wait(30)
         loop = app.loop
         assert loop is not None
         # Hold the loop while the burst connects: the kernel queues every connection.
-        gate, counted = threading.Event(), threading.Event()
+        counted = threading.Event()
         seen: list[int] = []
         loop.call_soon_threadsafe(gate.wait)
         for _ in range(BURST):
@@ -83,6 +84,7 @@ def test_a_burst_of_connections_is_accepted_within_a_few_turns_of_the_loop() -> 
         clients[-1].sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         assert clients[-1].recv(1024).startswith(b"HTTP/1.1 200")
     finally:
+        gate.set()  # (never leave the loop held)
         for client in clients:
             client.close()
         server.should_exit = True
@@ -93,11 +95,8 @@ def test_a_burst_of_connections_is_accepted_within_a_few_turns_of_the_loop() -> 
 
 def test_without_sockets_the_server_listens_as_uvicorn_does() -> None:
     app = _Started()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     server = EagerServer(
-        uvicorn.Config(app, port=port, lifespan="on", log_level="warning", loop="uvloop")
+        uvicorn.Config(app, port=0, lifespan="on", log_level="warning", loop="uvloop")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -107,6 +106,9 @@ def test_without_sockets_the_server_listens_as_uvicorn_does() -> None:
             if server.started:
                 break
             threading.Event().wait(0.01)
+        assert server.started
+        (listening,) = server.servers[0].sockets  # the loop's own server, on a port of its own
+        port = listening.getsockname()[1]
         with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
             client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             assert client.recv(1024).startswith(b"HTTP/1.1 200")

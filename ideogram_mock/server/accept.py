@@ -16,14 +16,22 @@ import asyncio
 import errno
 import logging
 import socket
+import sys
 from collections.abc import Callable
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 log = logging.getLogger("uvicorn.error")
 
-# Errors of accept() that say nothing about the listening socket itself: try the next one.
-_TRANSIENT = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM}
+# Errors of accept() that say nothing about the listening socket itself (accept(2): the new
+# connection's own, to be retried like EAGAIN): try the next one.
+_TRANSIENT = {
+    errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.ENETDOWN, errno.ENOPROTOOPT,
+    errno.EHOSTDOWN, errno.ENONET, errno.EHOSTUNREACH, errno.EOPNOTSUPP, errno.ENETUNREACH,
+}  # fmt: skip
+# How long shutdown waits for connections accepted but not yet handed to uvicorn.
+ADOPT_WAIT_S = 5.0
 # Out of file descriptors or memory: the waiting connections stay queued, and accepting stops
 # for PAUSE_S (any other error stops it on that socket for good).
 _EXHAUSTED = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
@@ -32,7 +40,8 @@ PAUSE_S = 0.5
 
 class EagerServer(uvicorn.Server):
     """uvicorn's server, accepting eagerly on the sockets it is given (`run(sockets=...)`);
-    without sockets, or on a loop that cannot adopt an accepted socket, as uvicorn does."""
+    without sockets, with TLS, or on a loop that cannot adopt an accepted socket, as uvicorn
+    does."""
 
     _listening: list[socket.socket]
     _adopting: set[asyncio.Task[None]]
@@ -40,13 +49,21 @@ class EagerServer(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         loop = asyncio.get_running_loop()
         self._adopting = set()  # (the loop keeps only weak references to tasks)
-        if not sockets or not hasattr(loop, "connect_accepted_socket"):
-            self._listening = []
+        self._listening = []
+        config = self.config
+        eager = sockets and config.ssl is None and hasattr(loop, "connect_accepted_socket")
+        if not eager:
             await super().startup(sockets=sockets)
             return
+        assert sockets is not None
+        try:
+            for sock in sockets:  # (the loop's server would: a bound socket may not listen yet)
+                sock.listen(config.backlog)
+        except OSError as exc:
+            log.error("cannot listen on %s: %s", sock, exc)
+            sys.exit(STARTUP_FAILURE)
         await super().startup(sockets=[])  # the lifespan, and no server of the loop's own
         self._listening = list(sockets)
-        config = self.config
 
         def protocol() -> asyncio.Protocol:
             made: asyncio.Protocol = config.http_protocol_class(  # type: ignore[call-arg]
@@ -56,7 +73,6 @@ class EagerServer(uvicorn.Server):
 
         for sock in self._listening:
             sock.setblocking(False)
-            sock.listen(config.backlog)  # (the loop's server would: a bound socket may not be)
             loop.add_reader(sock.fileno(), self._accept, loop, sock, protocol)
 
     def _accept(
@@ -105,10 +121,13 @@ class EagerServer(uvicorn.Server):
             conn.close()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        """Stop accepting first, then shut down as uvicorn does (which closes the sockets)."""
+        """Stop accepting first, let the connections already accepted reach uvicorn (so that
+        it tells them to close too), then shut down as uvicorn does (closing the sockets)."""
         loop = asyncio.get_running_loop()
         listening, self._listening = self._listening, []
         for sock in listening:
             if sock.fileno() != -1:
                 loop.remove_reader(sock.fileno())
+        if self._adopting:
+            await asyncio.wait(set(self._adopting), timeout=ADOPT_WAIT_S)
         await super().shutdown(sockets=sockets)

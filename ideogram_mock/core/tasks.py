@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
+from ideogram_mock.core.kept import Kept
+
 # How fast a task renders, whatever a provider calls it (kie TURBO/BALANCED/QUALITY, ...).
 Speed = Literal["turbo", "balanced", "quality"]
 SPEEDS: tuple[Speed, ...] = ("turbo", "balanced", "quality")
@@ -173,9 +175,7 @@ def _deflated(request: str, vocabulary: int) -> str | bytes:
 
 # The requests of the tasks being polled now, inflated: the last 1,024 up to `_MEMO_UP_TO`
 # characters each (a longer one, up to the body limit, is inflated at every read instead).
-_UNPACKED: dict[bytes, str] = {}
-_UNPACKED_SIZE = 1024
-_UNPACKED_LOCK = threading.Lock()
+_UNPACKED: Kept[bytes, str] = Kept(1024, 1024 * _MEMO_UP_TO, _MEMO_UP_TO, len)
 
 
 def _unpack(packed: bytes) -> str:
@@ -186,9 +186,5 @@ def _unpack(packed: bytes) -> str:
     words = _VOCABULARIES[packed[0]]
     inflate = zlib.decompressobj(_WBITS, words) if words else zlib.decompressobj(_WBITS)
     request = inflate.decompress(packed[1:]).decode()
-    if len(request) <= _MEMO_UP_TO:
-        with _UNPACKED_LOCK:
-            while len(_UNPACKED) >= _UNPACKED_SIZE:
-                del _UNPACKED[next(iter(_UNPACKED))]  # the oldest
-            _UNPACKED[packed] = request
+    _UNPACKED.put(packed, request)
     return request

@@ -30,12 +30,12 @@ _TRANSIENT = {
     errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.ENETDOWN, errno.ENOPROTOOPT,
     errno.EHOSTDOWN, errno.ENONET, errno.EHOSTUNREACH, errno.EOPNOTSUPP, errno.ENETUNREACH,
 }  # fmt: skip
-# How long shutdown waits for connections accepted but not yet handed to uvicorn.
-ADOPT_WAIT_S = 5.0
 # Out of file descriptors or memory: the waiting connections stay queued, and accepting stops
 # for PAUSE_S (any other error stops it on that socket for good).
 _EXHAUSTED = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 PAUSE_S = 0.5
+# How long shutdown waits for connections accepted but not yet handed to uvicorn.
+ADOPT_WAIT_S = 5.0
 
 
 class EagerServer(uvicorn.Server):

@@ -9,10 +9,10 @@ so a reset, an eviction or another process's change can never bring back a stale
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
+from ideogram_mock.core.kept import Kept
 from ideogram_mock.core.tasks import Task
 from ideogram_mock.server.endpoint import Answer
 
@@ -26,12 +26,10 @@ class EndedAnswers:
     def __init__(
         self, answer: Callable[[Any], Answer], size: int = 1024, budget: int = 8 << 20
     ) -> None:
-        self.size = size
-        self.budget = budget
         self._answer = answer
-        self._kept: dict[str, tuple[Task, Answer]] = {}
-        self._bytes = 0  # of the kept answers' bodies
-        self._lock = threading.Lock()
+        self._kept: Kept[str, tuple[Task, Answer]] = Kept(
+            size, budget, budget >> 4, lambda kept: len(kept[1].body)
+        )
 
     def of(self, task: Task, ended: bool, render: Callable[[], Any]) -> Any:
         """`render()` for a task still running; for an ended one, the answer kept for it, else
@@ -43,16 +41,5 @@ class EndedAnswers:
             return kept[1]
         result = render()
         answer = result if type(result) is Answer else self._answer(result)
-        size = len(answer.body)
-        with self._lock:  # threads of in-process sync clients may be here at once
-            replaced = self._kept.pop(task.task_id, None)  # made from another task
-            if replaced is not None:
-                self._bytes -= len(replaced[1].body)
-            if size > self.budget >> 4:
-                return answer
-            while self._kept and (len(self._kept) >= self.size or self._bytes + size > self.budget):
-                gone = self._kept.pop(next(iter(self._kept)))  # the oldest
-                self._bytes -= len(gone[1].body)
-            self._kept[task.task_id] = (task, answer)
-            self._bytes += size
+        self._kept.put(task.task_id, (task, answer))
         return answer

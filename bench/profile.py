@@ -1,6 +1,8 @@
 """cProfile of the hot paths through the ASGI app (no socket): what a request costs the fake
 beyond a bare starlette route answering the same bytes. Prints µs per request and the top
-costs; `make profile` (or python -m bench.profile [recordInfo|createTask|segmindPoll|scenarioPoll]).
+costs; `make profile` (or python -m bench.profile
+[recordInfo|createTask|segmindPoll|scenarioPoll|download]). `download` fetches a result image
+of a task of its own each time, as a client's test does: the picture is drawn and encoded.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import sys
 import time
 from collections.abc import Callable, MutableMapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from bench.apps import baseline_app
-from bench.run import KEY, ROOT, SEED_BODY
+from bench.run import KEY, LIFECYCLE_BODY, ROOT, SEED_BODY
 from ideogram_mock.server.app import create_app, make_fake
 from ideogram_mock.settings import Settings
 
@@ -53,8 +56,9 @@ async def _drive(app: Any, make: Callable[[], tuple[Scope, bytes]], count: int) 
     return (time.perf_counter() - started) / count * 1e6
 
 
-def paths() -> dict[str, tuple[Any, Callable[[], tuple[Scope, bytes]], int]]:
-    """Each hot path: the fake's app, a request maker, and the answer's size for the baseline."""
+def paths(downloads: int = 0) -> dict[str, tuple[Any, Callable[[], tuple[Scope, bytes]], int]]:
+    """Each hot path: the fake's app, a request maker, and the answer's size for the baseline;
+    `downloads`: how many result images `download` can fetch (none: no such path)."""
     fake = make_fake(
         Settings(
             clock=os.environ.get("PROFILE_CLOCK", "manual"),
@@ -115,14 +119,26 @@ def paths() -> dict[str, tuple[Any, Callable[[], tuple[Scope, bytes]], int]]:
     if job_id:
         job = _scope("GET", f"/v1/jobs/{job_id}", b"", sc)
         out["scenarioPoll"] = (app, lambda: (dict(job), b""), len(run_once(job, b"")))
+    if downloads:
+        # Tasks of their own, each image downloaded once: enough for the runs of `main`.
+        image_body = json.dumps(LIFECYCLE_BODY).encode()
+        made = [
+            json.loads(run_once(dict(create), image_body))["data"]["taskId"]
+            for _ in range(downloads)
+        ]
     fake.clock.advance(60)
+    if downloads:
+        files = iter([urlsplit(fake.result_urls(fake.task(t))[0]).path for t in made])
+        size = len(run_once(_scope("GET", next(files), b"", []), b""))
+        out["download"] = (app, lambda: (_scope("GET", next(files), b"", []), b""), size)
     return out
 
 
 def main(argv: list[str]) -> int:
-    chosen = argv or ["recordInfo", "createTask", "segmindPoll", "scenarioPoll"]
+    chosen = argv or ["recordInfo", "createTask", "segmindPoll", "scenarioPoll", "download"]
     count = int(os.environ.get("PROFILE_COUNT", "5000"))
-    found = paths()
+    # the answer's size, the baseline's body, the warm-up, three timed runs and a profiled one
+    found = paths(downloads=2 + 200 + 4 * count if "download" in chosen else 0)
     for name in chosen:
         if name not in found:
             print(f"{name}: not available")
@@ -130,13 +146,13 @@ def main(argv: list[str]) -> int:
         app, make, size = found[name]
         os.environ["BENCH_GET_BYTES"] = os.environ["BENCH_POST_BYTES"] = str(size)
         base = baseline_app()
-        method = make()[0]["method"]
-        base_scope = _scope(method, "/get" if method == "GET" else "/post", b"", [])
+        scope, body = make()
+        base_scope = _scope(
+            scope["method"], "/get" if scope["method"] == "GET" else "/post", b"", []
+        )
 
-        def base_make(
-            scope: Scope = base_scope, make: Callable[[], tuple[Scope, bytes]] = make
-        ) -> tuple[Scope, bytes]:
-            return dict(scope), make()[1]
+        def base_make(scope: Scope = base_scope, body: bytes = body) -> tuple[Scope, bytes]:
+            return dict(scope), body
 
         asyncio.run(_drive(app, make, 200))
         fake_us = min(asyncio.run(_drive(app, make, count)) for _ in range(3))

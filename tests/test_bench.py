@@ -50,6 +50,7 @@ def test_bench_profile_reports_every_hot_path(
     monkeypatch.setenv("PROFILE_TOP", "3")
     assert profile.main([]) == 0
     out = capsys.readouterr().out
-    for name in ("recordInfo", "createTask", "segmindPoll", "scenarioPoll"):
+    for name in ("recordInfo", "createTask", "segmindPoll", "scenarioPoll", "download"):
         assert f"{name}: fake " in out
+    assert "(answer 72445 B)" in out  # the download's: a 1024×1024 PNG, drawn each time
     assert "not available" not in out

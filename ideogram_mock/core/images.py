@@ -16,6 +16,7 @@ import zlib
 from dataclasses import dataclass
 
 from PIL import Image, ImageDraw, UnidentifiedImageError
+from zlib_ng import zlib_ng  # the same checksums as zlib's, several times as fast
 
 FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -36,8 +37,19 @@ def digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+def _between(rng: random.Random, low: int, high: int) -> int:
+    """`rng.randint(low, high)`: the same number, drawn the same way (`getrandbits` until
+    below the width), in one call instead of three."""
+    width = high - low + 1
+    bits = width.bit_length()
+    draw = rng.getrandbits(bits)
+    while draw >= width:
+        draw = rng.getrandbits(bits)
+    return low + draw
+
+
 def _colour(rng: random.Random, low: int = 0, high: int = 255) -> tuple[int, int, int]:
-    return (rng.randint(low, high), rng.randint(low, high), rng.randint(low, high))
+    return (_between(rng, low, high), _between(rng, low, high), _between(rng, low, high))
 
 
 def scale_for(width: int, height: int) -> int:
@@ -78,8 +90,8 @@ def sketch(width: int, height: int, key: int, character: int | None = None) -> I
     draw = ImageDraw.Draw(img)
     unit = min(w, h)
     for i in range(5):
-        r = rng.randint(unit // 20, unit // 6)
-        x, y = rng.randint(0, w), rng.randint(0, h)
+        r = _between(rng, unit // 20, unit // 6)
+        x, y = _between(rng, 0, w), _between(rng, 0, h)
         draw.ellipse((x - r, y - r, x + r, y + r), fill=11 + i)
     img.paste(figure.layer, figure.box, figure.mask)  # over the scene, as if drawn on it
     return img
@@ -141,7 +153,7 @@ def _chunk(tag: bytes, data: bytes) -> tuple[bytes, bytes, bytes, bytes]:
         struct.pack(">I", len(data)),
         tag,
         data,
-        struct.pack(">I", zlib.crc32(data, zlib.crc32(tag))),
+        struct.pack(">I", zlib_ng.crc32(data, zlib_ng.crc32(tag))),
     )
 
 
@@ -218,7 +230,7 @@ def _idat_any(small: Image.Image, width: int, height: int) -> bytes:
         row = b"\x00" + wide[r * row_bytes : (r + 1) * row_bytes]
         out.append(stored)
         out.append(row)
-        adler = zlib.adler32(row, adler)
+        adler = zlib_ng.adler32(row, adler)
         if count > 1:
             length, checksum, packed = _repeats(row_bytes, count - 1)
             out.append(packed)
@@ -243,7 +255,7 @@ def _widened(small: Image.Image, indices: bytes, half: int) -> bytes:
         return indices.translate(_TWICE)
     mode = _WIDE_MODES.get(half)
     if mode is not None:
-        img = Image.frombytes("P", small.size, indices)
+        img = small.copy()  # (cheaper than one made from `indices`)
         img.putpalette(_WIDE_PALETTE, "RGBA")
         return img.convert(mode).tobytes()
     w, rows = small.size
@@ -263,7 +275,7 @@ def _splitter(row_bytes: int, rows: int) -> struct.Struct:
 def _sums(data: bytes) -> tuple[int, int]:
     """(Σ d[k], Σ k·d[k]) of a byte string, modulo 65521, read off its adler32 (whose two
     halves are 1 + Σ d[k] and n + Σ (n - k)·d[k])."""
-    adler = zlib.adler32(data)
+    adler = zlib_ng.adler32(data)
     total = (adler & 0xFFFF) - 1
     return total % _ADLER_BASE, (len(data) * (1 + total) - (adler >> 16)) % _ADLER_BASE
 
@@ -280,7 +292,7 @@ def _idat_even(small: Image.Image, scale: int) -> bytes:
     indices = small.tobytes()
     total, by_position = _sums(indices)
     # A zero byte after each row moves row r's weights by r: the difference is Σ r·P_r.
-    _, by_padded = _sums(small.crop((0, 0, w + 1, rows)).tobytes())
+    _, by_padded = _sums(b"\x00".join(_splitter(w, rows).unpack(indices)))
     by_row = by_padded - by_position  # Σ over rows r of r × (the sum of row r)
     by_column = by_position - w * by_row  # Σ over pixels of x × index
     # The same sums over the wide rows (each index p is `half` bytes of 17·p).

@@ -54,6 +54,15 @@ def test_images_a_key_shows_the_picture_earlier_versions_drew(
     assert hashlib.sha256(drawn).hexdigest()[:32] == pixels
 
 
+def test_images_png_of_leaves_the_sketch_it_encodes_as_it_was() -> None:
+    # The writer widens rows through a palette of its own; the caller's sketch keeps its.
+    small = images.sketch(1024, 1024, 5)
+    before = small.tobytes(), small.getpalette()
+    first = images.png_of(small, 1024, 1024)
+    assert (small.tobytes(), small.getpalette()) == before
+    assert images.png_of(small, 1024, 1024) == first == images.generated_image(1024, 1024, 5)
+
+
 def test_images_draws_the_numbers_randint_draws() -> None:
     import random
 

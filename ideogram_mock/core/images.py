@@ -71,6 +71,16 @@ def sketch(width: int, height: int, key: int, character: int | None = None) -> I
     """The picture drawn small (see `scale_for`) in a 16-colour palette: the scene (background
     bands and shapes) chosen by `key`, and a figure with a face chosen by `character` (by `key`
     when None), so one character keeps its look in every scene."""
+    img, palette = _drawn(width, height, key, character)
+    img.putpalette(palette)
+    return img
+
+
+def _drawn(
+    width: int, height: int, key: int, character: int | None
+) -> tuple[Image.Image, list[int]]:
+    """The sketch's pixels (palette indices, with no palette of their own yet) and its
+    palette: the PNG writer needs the two apart, and setting one only to read it back costs."""
     rng = random.Random(key)
     scale = scale_for(width, height)
     w, h = max(1, -(-width // scale)), max(1, -(-height // scale))
@@ -86,7 +96,6 @@ def sketch(width: int, height: int, key: int, character: int | None = None) -> I
     order = bytes(range(_BANDS)) if rng.random() < 0.5 else bytes(reversed(range(_BANDS)))
     strip = (1, _BANDS) if rng.random() < 0.5 else (_BANDS, 1)
     img = _background(strip, order, w, h).copy()
-    img.putpalette(palette)
     draw = ImageDraw.Draw(img)
     unit = min(w, h)
     for i in range(5):
@@ -94,14 +103,15 @@ def sketch(width: int, height: int, key: int, character: int | None = None) -> I
         x, y = _between(rng, 0, w), _between(rng, 0, h)
         draw.ellipse((x - r, y - r, x + r, y + r), fill=11 + i)
     img.paste(figure.layer, figure.box, figure.mask)  # over the scene, as if drawn on it
-    return img
+    return img, palette
 
 
 @dataclass(frozen=True)
 class _Figure:
     """A character at one sketch size: its colours (palette entries 6..10, RGB after RGB),
-    its pixels (those indices) and where they are (255 in the mask), both cut to the box
-    that holds the figure, whose top left corner is `box` (pasting no more than that)."""
+    its pixels (those indices) and where they are (set in the mask, a 1-bit image: pasting
+    through it copies, with none of an 8-bit mask's blending), both cut to the box that holds
+    the figure, whose top left corner is `box` (pasting no more than that)."""
 
     colours: tuple[int, ...]
     layer: Image.Image
@@ -131,7 +141,7 @@ def _draw_figure(w: int, h: int, seed: int) -> _Figure:
     return _Figure(
         tuple(v for colour in colours for v in colour),
         layer.crop(bbox),
-        mask.crop(bbox),
+        mask.crop(bbox).convert("1", dither=Image.Dither.NONE),
         bbox[:2],
     )
 
@@ -141,8 +151,7 @@ _figure = functools.lru_cache(maxsize=128)(_draw_figure)
 
 def draw_character(width: int, height: int, key: int, character: int | None = None) -> Image.Image:
     """The full-size picture (RGB), pixel for pixel what the PNG shows."""
-    small = sketch(width, height, key, character)
-    with Image.open(io.BytesIO(png_of(small, width, height))) as img:
+    with Image.open(io.BytesIO(_png(*_drawn(width, height, key, character), width, height))) as img:
         return img.convert("RGB")
 
 
@@ -181,14 +190,21 @@ def _repeats(row_bytes: int, count: int) -> tuple[int, int, bytes]:
 
 def png_of(small: Image.Image, width: int, height: int) -> bytes:
     """A 4-bit palette PNG of `small` scaled up to width×height by whole pixels."""
+    return _png(small.copy(), small.getpalette() or [], width, height)
+
+
+def _png(pixels: Image.Image, colours: list[int], width: int, height: int) -> bytes:
+    """`png_of` a sketch given as its pixels and its palette (`colours`); the writer may
+    change `pixels`' own palette (theirs is not read)."""
     if (width + 1) // 2 + 1 > 0xFFFF:  # a row longer than a stored block holds: Pillow's
-        return encode(small.resize((width, height), Image.Resampling.NEAREST), "png")
+        pixels.putpalette(colours)
+        return encode(pixels.resize((width, height), Image.Resampling.NEAREST), "png")
     scale = scale_for(width, height)
-    if width == small.width * scale and height == small.height * scale and scale % 2 == 0:
-        idat = _idat_even(small, scale)
+    if width == pixels.width * scale and height == pixels.height * scale and scale % 2 == 0:
+        idat = _idat_even(pixels, scale)
     else:
-        idat = _idat_any(small, width, height)
-    palette = bytes((small.getpalette() or [])[:48]).ljust(48, b"\x00")
+        idat = _idat_any(pixels, width, height)
+    palette = bytes(colours[:48]).ljust(48, b"\x00")
     header = struct.pack(">IIBBBBB", width, height, 4, 3, 0, 0, 0)
     return b"".join(
         (
@@ -248,19 +264,19 @@ _WIDE_PALETTE = bytes(_TWICE[p] for p in range(256) for _ in range(4))
 _WIDE_MODES = {2: "LA", 3: "RGB", 4: "RGBA"}  # (LA's L of a grey (v, v, v) is v)
 
 
-def _widened(small: Image.Image, indices: bytes, half: int) -> bytes:
+def _widened(small: Image.Image, half: int) -> bytes:
     """The sketch's rows with each index p written as `half` bytes of 17·p (two pixels each
-    of a 4-bit PNG row)."""
-    if half == 1:
-        return indices.translate(_TWICE)
+    of a 4-bit PNG row); `small`'s palette is replaced on the way."""
     mode = _WIDE_MODES.get(half)
     if mode is not None:
-        img = small.copy()  # (cheaper than one made from `indices`)
-        img.putpalette(_WIDE_PALETTE, "RGBA")
-        return img.convert(mode).tobytes()
+        small.putpalette(_WIDE_PALETTE, "RGBA")
+        return small.convert(mode).tobytes()
+    doubled = small.tobytes().translate(_TWICE)
+    if half == 1:
+        return doubled
     w, rows = small.size
     return (
-        Image.frombytes("L", (w, rows), indices.translate(_TWICE))
+        Image.frombytes("L", (w, rows), doubled)
         .resize((w * half, rows), Image.Resampling.NEAREST)
         .tobytes()
     )
@@ -283,22 +299,19 @@ def _sums(data: bytes) -> tuple[int, int]:
 def _idat_even(small: Image.Image, scale: int) -> bytes:
     """The zlib stream when the picture is the sketch times an even `scale` both ways (most
     sizes): the same blocks as `_idat_any`, with no loop over rows in Python. A byte of a wide
-    row is two pixels of one sketch pixel, so the rows come from one resize of the sketch with
-    its indices doubled; the checksum of the whole stream is worked out from the sketch's
-    sums (of its indices, by row and by column: two adler32s), not row by row."""
+    row is two pixels of one sketch pixel, so the wide rows come from one widening of the
+    sketch (`_widened`, which replaces `small`'s palette), and the checksum of the whole
+    stream is worked out from their sums (two adler32s), not row by row."""
     w, rows = small.size
     half = scale // 2  # bytes of a wide row per sketch pixel
     row_bytes = w * half
-    indices = small.tobytes()
-    total, by_position = _sums(indices)
-    # A zero byte after each row moves row r's weights by r: the difference is Σ r·P_r.
-    _, by_padded = _sums(b"\x00".join(_splitter(w, rows).unpack(indices)))
-    by_row = by_padded - by_position  # Σ over rows r of r × (the sum of row r)
-    by_column = by_position - w * by_row  # Σ over pixels of x × index
-    # The same sums over the wide rows (each index p is `half` bytes of 17·p).
-    s_all = 17 * half * total
-    s_rows = 17 * half * by_row
-    s_within = 17 * (half * half * by_column + half * (half - 1) // 2 * total)
+    wide = _widened(small, half)
+    lines = _splitter(row_bytes, rows).unpack(wide)
+    s_all, by_position = _sums(wide)
+    # A zero byte after each row moves row r's weights by r: the difference is Σ r·(its sum).
+    _, by_padded = _sums(b"\x00".join(lines))
+    s_rows = by_padded - by_position  # Σ over rows r of r × (the sum of row r)
+    s_within = by_position - row_bytes * s_rows  # Σ over bytes of their place in the row × it
     # The stream checksummed: per sketch row, a filter byte 0 and its wide row, then scale-1
     # "Up" rows (a filter byte 2 and zeros). n bytes, stride per sketch row t.
     m = row_bytes + 1
@@ -315,7 +328,6 @@ def _idat_even(small: Image.Image, scale: int) -> bytes:
         * (ups * (rows * (n - m) - t * rows * (rows - 1) // 2) - m * rows * ups * (ups - 1) // 2)
     )
     adler = (a % _ADLER_BASE) | (b % _ADLER_BASE) << 16
-    lines = _splitter(row_bytes, rows).unpack(_widened(small, indices, half))
     _, _, packed = _repeats(row_bytes, ups)
     stored = _stored(row_bytes) + b"\x00"
     return b"".join(
@@ -349,7 +361,7 @@ def generated_image(
 ) -> bytes:
     """The encoded picture the fake serves for a result URL."""
     if fmt == "png":
-        return png_of(sketch(width, height, key, character), width, height)
+        return _png(*_drawn(width, height, key, character), width, height)
     return encode(draw_character(width, height, key, character), fmt)
 
 

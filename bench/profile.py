@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from bench.apps import baseline_app
 from bench.run import KEY, LIFECYCLE_BODY, ROOT, SEED_BODY
+from ideogram_mock.core.engine import Fake
 from ideogram_mock.server.app import create_app, make_fake
 from ideogram_mock.settings import Settings
 
@@ -56,9 +57,7 @@ async def _drive(app: Any, make: Callable[[], tuple[Scope, bytes]], count: int) 
     return (time.perf_counter() - started) / count * 1e6
 
 
-def paths(downloads: int = 0) -> dict[str, tuple[Any, Callable[[], tuple[Scope, bytes]], int]]:
-    """Each hot path: the fake's app, a request maker, and the answer's size for the baseline;
-    `downloads`: how many result images `download` can fetch (none: no such path)."""
+def _fake_app() -> tuple[Fake, Any]:
     fake = make_fake(
         Settings(
             clock=os.environ.get("PROFILE_CLOCK", "manual"),
@@ -69,23 +68,34 @@ def paths(downloads: int = 0) -> dict[str, tuple[Any, Callable[[], tuple[Scope, 
             store=os.environ.get("PROFILE_STORE", "memory"),
         )
     )
-    app = create_app(fake=fake)
+    return fake, create_app(fake=fake)
+
+
+def _run_once(app: Any, scope: Scope, data: bytes) -> bytes:
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": data, "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+def paths(downloads: int = 0) -> dict[str, tuple[Any, Callable[[], tuple[Scope, bytes]], int]]:
+    """Each hot path: the fake's app, a request maker, and the answer's size for the baseline;
+    `downloads`: how many result images `download` can fetch (none: no such path; its tasks
+    are a fake's of their own, so the other paths run on a store as small as before)."""
+    fake, app = _fake_app()
     kie = [(b"authorization", f"Bearer {KEY}".encode())]
     json_type = [(b"content-type", b"application/json")]
     body = json.dumps({k: v for k, v in SEED_BODY.items() if k != "callBackUrl"}).encode()
     out: dict[str, tuple[Any, Callable[[], tuple[Scope, bytes]], int]] = {}
 
     def run_once(scope: Scope, data: bytes) -> bytes:
-        sent: list[MutableMapping[str, Any]] = []
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": data, "more_body": False}
-
-        async def send(message: MutableMapping[str, Any]) -> None:
-            sent.append(message)
-
-        asyncio.run(app(scope, receive, send))
-        return b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+        return _run_once(app, scope, data)
 
     create = _scope("POST", "/api/v1/jobs/createTask", b"", kie + json_type)
     answer = run_once(create, body)
@@ -119,19 +129,23 @@ def paths(downloads: int = 0) -> dict[str, tuple[Any, Callable[[], tuple[Scope, 
     if job_id:
         job = _scope("GET", f"/v1/jobs/{job_id}", b"", sc)
         out["scenarioPoll"] = (app, lambda: (dict(job), b""), len(run_once(job, b"")))
-    if downloads:
-        # Tasks of their own, each image downloaded once: enough for the runs of `main`.
-        image_body = json.dumps(LIFECYCLE_BODY).encode()
-        made = [
-            json.loads(run_once(dict(create), image_body))["data"]["taskId"]
-            for _ in range(downloads)
-        ]
     fake.clock.advance(60)
     if downloads:
-        files = iter([urlsplit(fake.result_urls(fake.task(t))[0]).path for t in made])
-        size = len(run_once(_scope("GET", next(files), b"", []), b""))
-        out["download"] = (app, lambda: (_scope("GET", next(files), b"", []), b""), size)
+        out["download"] = _downloads(create, downloads)
     return out
+
+
+def _downloads(create: Scope, count: int) -> tuple[Any, Callable[[], tuple[Scope, bytes]], int]:
+    """The `download` path: `count` result images of tasks of their own, each fetched once."""
+    fake, app = _fake_app()
+    image_body = json.dumps(LIFECYCLE_BODY).encode()
+    made = [
+        json.loads(_run_once(app, dict(create), image_body))["data"]["taskId"] for _ in range(count)
+    ]
+    fake.clock.advance(60)
+    files = iter([urlsplit(fake.result_urls(fake.task(t))[0]).path for t in made])
+    size = len(_run_once(app, _scope("GET", next(files), b"", []), b""))
+    return app, lambda: (_scope("GET", next(files), b"", []), b""), size
 
 
 def main(argv: list[str]) -> int:

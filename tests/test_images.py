@@ -63,6 +63,16 @@ def test_images_png_of_leaves_the_sketch_it_encodes_as_it_was() -> None:
     assert images.png_of(small, 1024, 1024) == first == images.generated_image(1024, 1024, 5)
 
 
+def test_images_png_of_ignores_a_transparent_index_of_the_sketch() -> None:
+    # A palette image read from a file may name a transparent index: the PNG of its pixels
+    # is the same (the writer's own palette conversion must not honour it).
+    for size in ((512, 512), (1024, 1024), (768, 768)):
+        plain = images.sketch(*size, 5)
+        marked = images.sketch(*size, 5)
+        marked.info["transparency"] = 3
+        assert images.png_of(marked, *size) == images.png_of(plain, *size)
+
+
 def test_images_draws_the_numbers_randint_draws() -> None:
     import random
 
@@ -70,6 +80,8 @@ def test_images_draws_the_numbers_randint_draws() -> None:
     ours, theirs = random.Random(2**64 - 1), random.Random(2**64 - 1)
     for low, high in ranges * 200:
         assert images._between(ours, low, high) == theirs.randint(low, high)
+    with pytest.raises(ValueError, match="empty range"):
+        images._between(ours, 1, 0)
 
 
 def test_images_sniff_refuses_text_and_truncated_files() -> None:

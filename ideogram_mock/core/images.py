@@ -41,6 +41,8 @@ def _between(rng: random.Random, low: int, high: int) -> int:
     """`rng.randint(low, high)`: the same number, drawn the same way (`getrandbits` until
     below the width), in one call instead of three."""
     width = high - low + 1
+    if width <= 0:
+        raise ValueError(f"empty range for _between({low}, {high})")
     bits = width.bit_length()
     draw = rng.getrandbits(bits)
     while draw >= width:
@@ -190,7 +192,10 @@ def _repeats(row_bytes: int, count: int) -> tuple[int, int, bytes]:
 
 def png_of(small: Image.Image, width: int, height: int) -> bytes:
     """A 4-bit palette PNG of `small` scaled up to width×height by whole pixels."""
-    return _png(small.copy(), small.getpalette() or [], width, height)
+    pixels = small.copy()
+    # (Pillow's palette conversion, which widens the rows, would honour a transparent index.)
+    pixels.info.pop("transparency", None)
+    return _png(pixels, small.getpalette() or [], width, height)
 
 
 def _png(pixels: Image.Image, colours: list[int], width: int, height: int) -> bytes:
@@ -266,7 +271,7 @@ _WIDE_MODES = {2: "LA", 3: "RGB", 4: "RGBA"}  # (LA's L of a grey (v, v, v) is v
 
 def _widened(small: Image.Image, half: int) -> bytes:
     """The sketch's rows with each index p written as `half` bytes of 17·p (two pixels each
-    of a 4-bit PNG row); `small`'s palette is replaced on the way."""
+    of a 4-bit PNG row); for `half` 2 to 4, through a palette that replaces `small`'s."""
     mode = _WIDE_MODES.get(half)
     if mode is not None:
         small.putpalette(_WIDE_PALETTE, "RGBA")
@@ -300,7 +305,7 @@ def _idat_even(small: Image.Image, scale: int) -> bytes:
     """The zlib stream when the picture is the sketch times an even `scale` both ways (most
     sizes): the same blocks as `_idat_any`, with no loop over rows in Python. A byte of a wide
     row is two pixels of one sketch pixel, so the wide rows come from one widening of the
-    sketch (`_widened`, which replaces `small`'s palette), and the checksum of the whole
+    sketch (`_widened`, which may replace `small`'s palette), and the checksum of the whole
     stream is worked out from their sums (two adler32s), not row by row."""
     w, rows = small.size
     half = scale // 2  # bytes of a wide row per sketch pixel

@@ -213,7 +213,8 @@ class ProviderEndpoint(RawEndpoint):
                     "code": code,
                     "fault": call.fault,
                     "warning": call.warning,
-                    "latencyMs": round((time.perf_counter() - started) * 1000, 2),
+                    # (to 0.01 ms: int() and a division cost a third of round(x, 2))
+                    "latencyMs": int((time.perf_counter() - started) * 100_000 + 0.5) / 100,
                 },
             )
         journal.append(

@@ -53,15 +53,15 @@ class Sink:
     def head(self, event: str, fixed: dict[str, Any]) -> bytes:
         """The start of the lines of `event` that always begin with the `fixed` fields, made
         once; `emit_after` writes such a line with its other fields."""
-        if self.json:
-            return orjson.dumps({"event": event, **fixed})[:-1]  # open: the rest follows
+        if self.json:  # open, with the comma before the fields that follow
+            return orjson.dumps({"event": event, **fixed})[:-1] + b","
         return " ".join([event, *(f"{k}={v}" for k, v in fixed.items() if v is not None)]).encode()
 
     def emit_after(self, head: bytes, fields: dict[str, Any]) -> None:
         """The line `emit(event, {**fixed, **fields})` writes, from `head(event, fixed)`."""
         if self.json:
-            rest = orjson.dumps(fields)
-            line = head + (b"," + rest[1:] if len(rest) > 2 else b"}") + b"\n"
+            rest = orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE)  # {…}\n
+            line = head + rest[1:] if len(rest) > 3 else head[:-1] + b"}\n"
         else:
             text = "".join(f" {k}={v}" for k, v in fields.items() if v is not None)
             line = head + text.encode() + b"\n"

@@ -738,13 +738,65 @@ def bench_stores(seconds: int, rounds: int = 4) -> Results:
     return figures
 
 
+def _tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its live descendants, read
+    from Linux's /proc (0.0 where there is none)."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    parents: dict[int, int] = {}
+    used: dict[int, int] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        parents[int(entry)] = int(fields[1])
+        used[int(entry)] = int(fields[11]) + int(fields[12])
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        total += used.get(current, 0)
+        todo += [child for child, parent in parents.items() if parent == current]
+    return total / ticks
+
+
+def _client_cpu_s() -> float:
+    """CPU seconds of this process's children that have ended (wrk, once it has run)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def workers_ceiling(rps_one: float, server_us: float, client_us: float, cores: int) -> float:
+    """The best `ratio` the workers bench can show on `cores` cores shared by the workers and
+    wrk: every core busy, each request costing `server_us` of a worker and `client_us` of wrk
+    (as measured in the runs of 2 workers), against one worker's `rps_one`."""
+    return cores / ((server_us + client_us) / 1e6) / rps_one
+
+
 def bench_workers(seconds: int, rounds: int = 4) -> Results:
     """recordInfo throughput of 2 workers against 1, each on an SQLite file of its own (not
     pinned: the workers and wrk share this machine's cores; the two servers side by side, their
-    runs alternating: see `_alternating`)."""
+    runs alternating: see `_alternating`). It also measures the CPU each request costs the
+    server and wrk, and so the ceiling of the ratio: with every core busy, 2 workers can answer
+    no more than cores / (server + wrk CPU per request)."""
     if not shutil.which("wrk"):
         return {"skipped": "wrk is not installed"}
     figures: Results = {}
+    costs: dict[int, list[tuple[float, float]]] = {1: [], 2: []}  # (server, wrk) µs/request
+
+    def measured(workers: int, server: _FakeServer, url: str) -> float:
+        server_s, client_s = _tree_cpu_s(server.proc.pid), _client_cpu_s()
+        run = _wrk_run(url, seconds, connections=64, threads=2, pin=False)
+        if run.requests:
+            server_s = _tree_cpu_s(server.proc.pid) - server_s
+            client_s = _client_cpu_s() - client_s
+            costs[workers].append((server_s / run.requests * 1e6, client_s / run.requests * 1e6))
+        return run.rps
+
     with tempfile.TemporaryDirectory() as folder:
         servers: list[_FakeServer] = []
         try:  # (the servers stop before their folder goes)
@@ -756,14 +808,30 @@ def bench_workers(seconds: int, rounds: int = 4) -> Results:
                 record = server.record_url()
                 _wrk(record, 1, connections=64, threads=2, pin=False)
                 measures[f"workers_{workers}_rps"] = functools.partial(
-                    _wrk, record, seconds, connections=64, threads=2, pin=False
+                    measured, workers, server, record
                 )
             figures.update({k: round(v) for k, v in _alternating(measures, rounds).items()})
         finally:
             _stop_all([server.stop for server in servers])
     figures["ratio"] = round(figures["workers_2_rps"] / figures["workers_1_rps"], 3)
     figures["target_ratio"] = 1.6
-    figures["cores"] = os.cpu_count()
+    figures["cores"] = cores = os.cpu_count() or 1
+    if costs[1] and costs[2]:
+        for workers, runs in costs.items():
+            figures[f"workers_{workers}_server_us_per_request"] = round(
+                statistics.mean(server for server, _ in runs), 1
+            )
+            figures[f"workers_{workers}_wrk_us_per_request"] = round(
+                statistics.mean(client for _, client in runs), 1
+            )
+        ceiling = workers_ceiling(
+            figures["workers_1_rps"],
+            figures["workers_2_server_us_per_request"],
+            figures["workers_2_wrk_us_per_request"],
+            cores,
+        )
+        figures["ceiling_ratio"] = round(ceiling, 3)
+        figures["share_of_ceiling"] = round(figures["ratio"] / ceiling, 3)
     return figures
 
 

@@ -54,3 +54,32 @@ def test_bench_profile_reports_every_hot_path(
         assert f"{name}: fake " in out
     assert "(answer 72445 B)" in out  # the download's: a 1024×1024 PNG, drawn each time
     assert "not available" not in out
+
+
+def test_bench_workers_ceiling_is_all_cores_spent_on_server_and_client() -> None:
+    # One worker answered 10,000/s; in the runs of two, a request cost 80 µs of a worker and
+    # 20 µs of wrk: two cores answer at most 2 / 100 µs = 20,000/s, a ratio of 2.0 at best.
+    assert run.workers_ceiling(10_000, 80.0, 20.0, 2) == pytest.approx(2.0)
+    # The dearer the client per request, the lower the ceiling.
+    assert run.workers_ceiling(10_000, 80.0, 40.0, 2) == pytest.approx(2 / 1.2)
+
+
+def test_bench_tree_cpu_counts_a_process_and_its_children() -> None:
+    import subprocess
+    import sys
+    import time
+
+    burn = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\n"
+    spawn = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {burn!r}])"
+    parent = subprocess.Popen([sys.executable, "-c", spawn])
+    try:
+        seen = 0.0
+        deadline = time.monotonic() + 20
+        while parent.poll() is None and time.monotonic() < deadline:
+            seen = max(seen, run._tree_cpu_s(parent.pid))  # the child's CPU, while it lives
+            time.sleep(0.02)
+    finally:
+        parent.kill()
+        parent.wait()
+    assert seen >= 0.2
+    assert run._tree_cpu_s(parent.pid) == 0.0  # gone: nothing to count

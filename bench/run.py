@@ -134,10 +134,13 @@ def _wrk_run(
 
 
 def _wrk(url: str, seconds: int, script: str | None = None, **options: Any) -> float:
-    run = _wrk_run(url, seconds, script, **options)
+    return _warned(_wrk_run(url, seconds, script, **options), url).rps
+
+
+def _warned(run: WrkRun, url: str) -> WrkRun:
     if run.errors:
         print(f"  (wrk reported {run.errors} errors on {url})", file=sys.stderr)
-    return run.rps
+    return run
 
 
 def _alternating(measures: dict[str, Callable[[], float]], rounds: int = 4) -> dict[str, float]:
@@ -739,8 +742,9 @@ def bench_stores(seconds: int, rounds: int = 4) -> Results:
 
 
 def _tree_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) used so far by a process and its live descendants, read
-    from Linux's /proc (0.0 where there is none)."""
+    """CPU seconds (user + system) used so far by a process and its descendants, those that
+    ended and were waited for included (a worker uvicorn restarted), read from Linux's /proc
+    (0.0 where there is none)."""
     ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     parents: dict[int, int] = {}
     used: dict[int, int] = {}
@@ -753,7 +757,7 @@ def _tree_cpu_s(pid: int) -> float:
         except OSError:  # gone meanwhile
             continue
         parents[int(entry)] = int(fields[1])
-        used[int(entry)] = int(fields[11]) + int(fields[12])
+        used[int(entry)] = sum(int(n) for n in fields[11:15])  # its own, and its waited-for
     total, todo = 0, [pid]
     while todo:
         current = todo.pop()
@@ -770,19 +774,23 @@ def _client_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def workers_ceiling(rps_one: float, server_us: float, client_us: float, cores: int) -> float:
-    """The best `ratio` the workers bench can show on `cores` cores shared by the workers and
-    wrk: every core busy, each request costing `server_us` of a worker and `client_us` of wrk
-    (as measured in the runs of 2 workers), against one worker's `rps_one`."""
-    return cores / ((server_us + client_us) / 1e6) / rps_one
+def workers_ceiling(
+    rps_one: float, one_us: float, client_us: float, cores: int, threads: int = 2
+) -> float:
+    """The best `ratio` 2 workers could show against one worker's `rps_one` if a request cost
+    each of them what it costs one worker (`one_us` of CPU) and `client_us` of wrk's: no more
+    than every core can serve with wrk on them too, than 2 workers on a core each, or than
+    wrk's `threads`. 2 workers that waste CPU (on each other's locks, say) stay below it."""
+    best = min(cores / (one_us + client_us), 2 / one_us, threads / client_us) * 1e6
+    return best / rps_one
 
 
 def bench_workers(seconds: int, rounds: int = 4) -> Results:
     """recordInfo throughput of 2 workers against 1, each on an SQLite file of its own (not
     pinned: the workers and wrk share this machine's cores; the two servers side by side, their
     runs alternating: see `_alternating`). It also measures the CPU each request costs the
-    server and wrk, and so the ceiling of the ratio: with every core busy, 2 workers can answer
-    no more than cores / (server + wrk CPU per request)."""
+    server and wrk, and so the ceiling of the ratio on this machine (`workers_ceiling`: wrk
+    shares the cores) and the share of it the 2 workers reach."""
     if not shutil.which("wrk"):
         return {"skipped": "wrk is not installed"}
     figures: Results = {}
@@ -790,7 +798,7 @@ def bench_workers(seconds: int, rounds: int = 4) -> Results:
 
     def measured(workers: int, server: _FakeServer, url: str) -> float:
         server_s, client_s = _tree_cpu_s(server.proc.pid), _client_cpu_s()
-        run = _wrk_run(url, seconds, connections=64, threads=2, pin=False)
+        run = _warned(_wrk_run(url, seconds, connections=64, threads=2, pin=False), url)
         if run.requests:
             server_s = _tree_cpu_s(server.proc.pid) - server_s
             client_s = _client_cpu_s() - client_s
@@ -815,7 +823,9 @@ def bench_workers(seconds: int, rounds: int = 4) -> Results:
             _stop_all([server.stop for server in servers])
     figures["ratio"] = round(figures["workers_2_rps"] / figures["workers_1_rps"], 3)
     figures["target_ratio"] = 1.6
-    figures["cores"] = cores = os.cpu_count() or 1
+    # The cores this process may run on (its affinity), which its children share.
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    figures["cores"] = cores = len(usable) if usable else os.cpu_count() or 1
     if costs[1] and costs[2]:
         for workers, runs in costs.items():
             figures[f"workers_{workers}_server_us_per_request"] = round(
@@ -826,7 +836,7 @@ def bench_workers(seconds: int, rounds: int = 4) -> Results:
             )
         ceiling = workers_ceiling(
             figures["workers_1_rps"],
-            figures["workers_2_server_us_per_request"],
+            figures["workers_1_server_us_per_request"],
             figures["workers_2_wrk_us_per_request"],
             cores,
         )

@@ -56,12 +56,16 @@ def test_bench_profile_reports_every_hot_path(
     assert "not available" not in out
 
 
-def test_bench_workers_ceiling_is_all_cores_spent_on_server_and_client() -> None:
-    # One worker answered 10,000/s; in the runs of two, a request cost 80 µs of a worker and
-    # 20 µs of wrk: two cores answer at most 2 / 100 µs = 20,000/s, a ratio of 2.0 at best.
+def test_bench_workers_ceiling_is_the_first_limit_two_workers_meet() -> None:
+    # One worker answered 10,000/s at 80 µs of its CPU a request; wrk spent 20 µs a request.
+    # On 2 cores shared with wrk: 2 / 100 µs = 20,000/s, a ratio of 2.0 at best.
     assert run.workers_ceiling(10_000, 80.0, 20.0, 2) == pytest.approx(2.0)
     # The dearer the client per request, the lower the ceiling.
     assert run.workers_ceiling(10_000, 80.0, 40.0, 2) == pytest.approx(2 / 1.2)
+    # On 8 cores the 2 workers themselves are the limit: 2 / 80 µs = 25,000/s.
+    assert run.workers_ceiling(10_000, 80.0, 20.0, 8) == pytest.approx(2.5)
+    # And a cheap server against a dear client: wrk's 2 threads, 2 / 50 µs = 40,000/s.
+    assert run.workers_ceiling(10_000, 10.0, 50.0, 64) == pytest.approx(4.0)
 
 
 def test_bench_tree_cpu_counts_a_process_and_its_children() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import uvicorn
 
-from ideogram_mock.server.accept import EagerServer
+from ideogram_mock.server.accept import SHARED_PER_TURN, EagerServer
 
 BURST = 200
 TURNS = 20  # turns of the loop given to the burst: far fewer than BURST
@@ -48,14 +48,17 @@ def _after_turns(loop: asyncio.AbstractEventLoop, turns: int, then: Callable[[],
         loop.call_soon(_after_turns, loop, turns - 1, then)
 
 
-def test_a_burst_of_connections_is_accepted_within_a_few_turns_of_the_loop() -> None:
+def _burst(turns: int, workers: int = 1) -> int:
+    """How many of a burst of BURST connections a server has taken `turns` turns of its loop
+    after they all arrived (the last one then served)."""
     app = _Started()
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))  # bound, not listening: as `serve` hands it over
     port = listener.getsockname()[1]
-    server = EagerServer(
-        uvicorn.Config(app, lifespan="on", log_level="warning", backlog=2048, loop="uvloop")
+    config = uvicorn.Config(
+        app, lifespan="on", log_level="warning", backlog=2048, loop="uvloop", workers=workers
     )
+    server = EagerServer(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     clients: list[socket.socket] = []
@@ -75,11 +78,9 @@ def test_a_burst_of_connections_is_accepted_within_a_few_turns_of_the_loop() -> 
             seen.append(len(server.server_state.connections))
             counted.set()
 
-        loop.call_soon_threadsafe(_after_turns, loop, TURNS, count)
+        loop.call_soon_threadsafe(_after_turns, loop, turns, count)
         gate.set()
         assert counted.wait(30)
-        # uvloop's own server accepts one a turn: about TURNS of them by now.
-        assert seen == [BURST]
         # Every one of them is served.
         clients[-1].sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         assert clients[-1].recv(1024).startswith(b"HTTP/1.1 200")
@@ -91,6 +92,33 @@ def test_a_burst_of_connections_is_accepted_within_a_few_turns_of_the_loop() -> 
         thread.join(30)
     assert not thread.is_alive()
     assert listener.fileno() == -1  # closed at shutdown, as uvicorn does
+    return seen[0]
+
+
+def test_a_burst_of_connections_is_accepted_within_a_few_turns_of_the_loop() -> None:
+    # uvloop's own server accepts one a turn: about TURNS of them by then.
+    assert _burst(TURNS) == BURST
+
+
+def test_workers_sharing_a_socket_each_take_a_bounded_share_a_turn() -> None:
+    # Each of several workers on one socket takes at most SHARED_PER_TURN a turn, so a burst
+    # spreads over them; still many times uvloop's one a turn, and all of it soon.
+    early = _burst(3, workers=2)
+    assert SHARED_PER_TURN <= early <= 3 * SHARED_PER_TURN
+    assert _burst(TURNS, workers=2) == BURST
+
+
+def test_the_supervisor_of_several_workers_makes_eager_ones() -> None:
+    from ideogram_mock.server.accept import EagerProcess
+
+    listener = socket.socket()
+    try:
+        made = EagerProcess(uvicorn.Config(_Started(), workers=2), [listener])
+        assert isinstance(made.server, EagerServer)
+    finally:
+        listener.close()
+    # (`serve --workers 2` points uvicorn's supervisor at it: tests/test_persistence.py runs
+    # such servers end to end.)
 
 
 def test_without_sockets_the_server_listens_as_uvicorn_does() -> None:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors.multiprocess import Process
 
 log = logging.getLogger("uvicorn.error")
 
@@ -36,6 +37,9 @@ _EXHAUSTED = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 PAUSE_S = 0.5
 # How long shutdown waits for connections accepted but not yet handed to uvicorn.
 ADOPT_WAIT_S = 5.0
+# Workers that share a listening socket (`--workers`) each take at most this many a turn, so
+# that a burst spreads over them instead of going to whichever woke first.
+SHARED_PER_TURN = 32
 
 
 class EagerServer(uvicorn.Server):
@@ -81,7 +85,8 @@ class EagerServer(uvicorn.Server):
         sock: socket.socket,
         protocol: Callable[[], asyncio.Protocol],
     ) -> None:
-        for _ in range(max(1, self.config.backlog)):
+        shared = self.config.workers > 1
+        for _ in range(SHARED_PER_TURN if shared else max(1, self.config.backlog)):
             try:
                 conn, _ = sock.accept()
             except (BlockingIOError, InterruptedError):
@@ -131,3 +136,15 @@ class EagerServer(uvicorn.Server):
         if self._adopting:
             await asyncio.wait(set(self._adopting), timeout=ADOPT_WAIT_S)
         await super().shutdown(sockets=sockets)
+
+
+class EagerProcess(Process):
+    """A worker process of uvicorn's supervisor (`--workers`) that serves with `EagerServer`:
+    the supervisor makes its workers by the name `Process` of its module, which `serve`
+    points here."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = EagerServer(config=self.config)
+        return self._server

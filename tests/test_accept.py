@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import uvicorn
 
 from ideogram_mock.server.accept import SHARED_PER_TURN, EagerServer
@@ -48,17 +49,39 @@ def _after_turns(loop: asyncio.AbstractEventLoop, turns: int, then: Callable[[],
         loop.call_soon(_after_turns, loop, turns - 1, then)
 
 
-def _burst(turns: int, workers: int = 1) -> int:
-    """How many of a burst of BURST connections a server has taken `turns` turns of its loop
-    after they all arrived (the last one then served)."""
+class _Listener(socket.socket):
+    """A listening socket that counts the connections taken from it."""
+
+    taken = 0
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        pair = super().accept()
+        self.taken += 1
+        return pair
+
+
+class _Counting(EagerServer):
+    """An EagerServer that notes how many connections each wake-up of its reader took."""
+
+    takes: list[int]
+
+    def _accept(self, loop: Any, sock: Any, protocol: Any) -> None:
+        before = sock.taken
+        super()._accept(loop, sock, protocol)
+        self.takes.append(sock.taken - before)
+
+
+def _burst(turns: int, shared: bool = False) -> tuple[int, list[int]]:
+    """A burst of BURST connections, all queued before the server's loop turns again: how many
+    of them have reached uvicorn (`connection_made`) `turns` turns later, and how many each
+    wake-up of the accepting reader took (the last connection then served)."""
     app = _Started()
-    listener = socket.socket()
+    listener = _Listener()
     listener.bind(("127.0.0.1", 0))  # bound, not listening: as `serve` hands it over
     port = listener.getsockname()[1]
-    config = uvicorn.Config(
-        app, lifespan="on", log_level="warning", backlog=2048, loop="uvloop", workers=workers
-    )
-    server = EagerServer(config)
+    config = uvicorn.Config(app, lifespan="on", log_level="warning", backlog=2048, loop="uvloop")
+    server = _Counting(config, shared=shared)
+    server.takes = []
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     clients: list[socket.socket] = []
@@ -92,33 +115,59 @@ def _burst(turns: int, workers: int = 1) -> int:
         thread.join(30)
     assert not thread.is_alive()
     assert listener.fileno() == -1  # closed at shutdown, as uvicorn does
-    return seen[0]
+    return seen[0], [n for n in server.takes if n]
 
 
 def test_a_burst_of_connections_is_accepted_within_a_few_turns_of_the_loop() -> None:
     # uvloop's own server accepts one a turn: about TURNS of them by then.
-    assert _burst(TURNS) == BURST
+    reached, takes = _burst(TURNS)
+    assert reached == BURST
+    assert max(takes) > SHARED_PER_TURN  # as many as were queued, at one wake-up
 
 
-def test_workers_sharing_a_socket_each_take_a_bounded_share_a_turn() -> None:
-    # Each of several workers on one socket takes at most SHARED_PER_TURN a turn, so a burst
-    # spreads over them; still many times uvloop's one a turn, and all of it soon.
-    early = _burst(3, workers=2)
-    assert SHARED_PER_TURN <= early <= 3 * SHARED_PER_TURN
-    assert _burst(TURNS, workers=2) == BURST
+def test_a_server_sharing_its_socket_takes_a_bounded_number_each_wake_up() -> None:
+    # Workers on one socket (`--workers`) each take at most SHARED_PER_TURN at a time, so a
+    # burst spreads over them; still many times uvloop's one a turn, and all of it soon.
+    reached, takes = _burst(TURNS, shared=True)
+    assert reached == BURST
+    assert max(takes) == SHARED_PER_TURN
+    assert sum(takes) == BURST
 
 
-def test_the_supervisor_of_several_workers_makes_eager_ones() -> None:
-    from ideogram_mock.server.accept import EagerProcess
+def test_serve_with_several_workers_starts_eager_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
 
+    from uvicorn import supervisors
+    from uvicorn.supervisors import multiprocess
+
+    from ideogram_mock.server import cli
+    from ideogram_mock.server.workers import EagerProcess
+    from ideogram_mock.settings import Settings
+
+    # Restored after the test: the supervisor's name for its workers, and serve's environment.
+    monkeypatch.setattr(multiprocess, "Process", multiprocess.Process)
+    monkeypatch.setenv(cli.WORKER_SETTINGS, "")
+    monkeypatch.setenv(cli.WORKER_LOG, "")
+    made: list[Any] = []
+
+    class Supervisor:  # uvicorn's, without its signal handlers and processes
+        def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+            self.config = config
+
+        def run(self) -> None:
+            made.append(multiprocess.Process(self.config, []))
+
+    monkeypatch.setattr(supervisors, "Multiprocess", Supervisor)
     listener = socket.socket()
     try:
-        made = EagerProcess(uvicorn.Config(_Started(), workers=2), [listener])
-        assert isinstance(made.server, EagerServer)
+        args = argparse.Namespace(log_level="warning", log_format="json", quiet=True)
+        settings = Settings(workers=2, store="sqlite:///unused.db")  # (never opened here)
+        assert cli._serve_workers(settings, listener, args) == 0
     finally:
         listener.close()
-    # (`serve --workers 2` points uvicorn's supervisor at it: tests/test_persistence.py runs
-    # such servers end to end.)
+    (worker,) = made
+    assert type(worker) is EagerProcess
+    assert isinstance(worker.server, EagerServer) and worker.server.shared
 
 
 def test_without_sockets_the_server_listens_as_uvicorn_does() -> None:

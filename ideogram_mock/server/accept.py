@@ -6,8 +6,8 @@ client's pool opening a thousand at once, drains from the kernel's queue at a fe
 second: the last ones wait there for many seconds, past any client's timeout, while every
 request the fake has accepted is answered in milliseconds. `EagerServer` leaves the listening
 sockets off the loop's own server and accepts on them in a reader of its own, until the
-kernel's queue is empty (up to the backlog per turn), handing each connection to uvicorn's
-protocol as the loop's server would.
+kernel's queue is empty (up to the backlog per turn; `SHARED_PER_TURN` when workers share the
+sockets), handing each connection to uvicorn's protocol as the loop's server would.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from collections.abc import Callable
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
-from uvicorn.supervisors.multiprocess import Process
 
 log = logging.getLogger("uvicorn.error")
 
@@ -45,10 +44,15 @@ SHARED_PER_TURN = 32
 class EagerServer(uvicorn.Server):
     """uvicorn's server, accepting eagerly on the sockets it is given (`run(sockets=...)`);
     without sockets, with TLS, or on a loop that cannot adopt an accepted socket, as uvicorn
-    does."""
+    does. `shared`: other processes accept on the same sockets (`--workers`; see
+    `SHARED_PER_TURN`)."""
 
     _listening: list[socket.socket]
     _adopting: set[asyncio.Task[None]]
+
+    def __init__(self, config: uvicorn.Config, shared: bool = False) -> None:
+        super().__init__(config)
+        self.shared = shared
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         loop = asyncio.get_running_loop()
@@ -85,8 +89,7 @@ class EagerServer(uvicorn.Server):
         sock: socket.socket,
         protocol: Callable[[], asyncio.Protocol],
     ) -> None:
-        shared = self.config.workers > 1
-        for _ in range(SHARED_PER_TURN if shared else max(1, self.config.backlog)):
+        for _ in range(SHARED_PER_TURN if self.shared else max(1, self.config.backlog)):
             try:
                 conn, _ = sock.accept()
             except (BlockingIOError, InterruptedError):
@@ -136,15 +139,3 @@ class EagerServer(uvicorn.Server):
         if self._adopting:
             await asyncio.wait(set(self._adopting), timeout=ADOPT_WAIT_S)
         await super().shutdown(sockets=sockets)
-
-
-class EagerProcess(Process):
-    """A worker process of uvicorn's supervisor (`--workers`) that serves with `EagerServer`:
-    the supervisor makes its workers by the name `Process` of its module, which `serve`
-    points here."""
-
-    @property
-    def server(self) -> uvicorn.Server:
-        if self._server is None:
-            self._server = EagerServer(config=self.config)
-        return self._server

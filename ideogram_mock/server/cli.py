@@ -363,13 +363,11 @@ def _serve_workers(settings: Settings, sock: socket.socket, args: argparse.Names
     """N uvicorn worker processes on one listening socket and one store; each builds its own
     app from the settings handed down in the environment (see `worker_app`)."""
     import uvicorn
-    from uvicorn.supervisors import Multiprocess, multiprocess
+    from uvicorn.supervisors import Multiprocess
 
-    from ideogram_mock.server.accept import EagerProcess
+    from ideogram_mock.server.workers import eager_workers
 
-    # Each worker accepts eagerly too (see accept.py): the supervisor makes its workers by
-    # this name (uvicorn 0.51 on), and this process is the supervisor.
-    multiprocess.Process = EagerProcess  # type: ignore[misc]
+    eager_workers()  # each worker accepts eagerly too (see accept.py)
     os.environ[WORKER_SETTINGS] = base64.b64encode(pickle.dumps(settings)).decode()
     os.environ[WORKER_LOG] = f"{args.log_format}:{int(args.quiet)}"
     config = uvicorn.Config(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import cProfile
+import functools
 import json
 import os
 import pstats
@@ -94,9 +95,7 @@ def paths(downloads: int = 0) -> dict[str, tuple[Any, Callable[[], tuple[Scope, 
     body = json.dumps({k: v for k, v in SEED_BODY.items() if k != "callBackUrl"}).encode()
     out: dict[str, tuple[Any, Callable[[], tuple[Scope, bytes]], int]] = {}
 
-    def run_once(scope: Scope, data: bytes) -> bytes:
-        return _run_once(app, scope, data)
-
+    run_once = functools.partial(_run_once, app)
     create = _scope("POST", "/api/v1/jobs/createTask", b"", kie + json_type)
     answer = run_once(create, body)
     task_id = json.loads(answer)["data"]["taskId"]

@@ -746,7 +746,7 @@ def _tree_cpu_s(pid: int) -> float:
     ended and were waited for included (a worker uvicorn restarted), read from Linux's /proc
     (0.0 where there is none)."""
     ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    parents: dict[int, int] = {}
+    children: dict[int, list[int]] = {}
     used: dict[int, int] = {}
     for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
         if not entry.isdigit():
@@ -756,13 +756,13 @@ def _tree_cpu_s(pid: int) -> float:
                 fields = stat.read().rsplit(")", 1)[1].split()
         except OSError:  # gone meanwhile
             continue
-        parents[int(entry)] = int(fields[1])
+        children.setdefault(int(fields[1]), []).append(int(entry))
         used[int(entry)] = sum(int(n) for n in fields[11:15])  # its own, and its waited-for
     total, todo = 0, [pid]
     while todo:
         current = todo.pop()
         total += used.get(current, 0)
-        todo += [child for child, parent in parents.items() if parent == current]
+        todo += children.get(current, [])
     return total / ticks
 
 

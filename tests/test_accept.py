@@ -63,7 +63,9 @@ class _Listener(socket.socket):
 class _Counting(EagerServer):
     """An EagerServer that notes how many connections each wake-up of its reader took."""
 
-    takes: list[int]
+    def __init__(self, config: uvicorn.Config, shared: bool) -> None:
+        super().__init__(config, shared=shared)
+        self.takes: list[int] = []
 
     def _accept(self, loop: Any, sock: Any, protocol: Any) -> None:
         before = sock.taken
@@ -71,9 +73,9 @@ class _Counting(EagerServer):
         self.takes.append(sock.taken - before)
 
 
-def _burst(turns: int, shared: bool = False) -> tuple[int, list[int]]:
+def _burst(shared: bool = False) -> tuple[int, list[int]]:
     """A burst of BURST connections, all queued before the server's loop turns again: how many
-    of them have reached uvicorn (`connection_made`) `turns` turns later, and how many each
+    of them have reached uvicorn (`connection_made`) TURNS turns later, and how many each
     wake-up of the accepting reader took (the last connection then served)."""
     app = _Started()
     listener = _Listener()
@@ -81,7 +83,6 @@ def _burst(turns: int, shared: bool = False) -> tuple[int, list[int]]:
     port = listener.getsockname()[1]
     config = uvicorn.Config(app, lifespan="on", log_level="warning", backlog=2048, loop="uvloop")
     server = _Counting(config, shared=shared)
-    server.takes = []
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     clients: list[socket.socket] = []
@@ -101,7 +102,7 @@ def _burst(turns: int, shared: bool = False) -> tuple[int, list[int]]:
             seen.append(len(server.server_state.connections))
             counted.set()
 
-        loop.call_soon_threadsafe(_after_turns, loop, turns, count)
+        loop.call_soon_threadsafe(_after_turns, loop, TURNS, count)
         gate.set()
         assert counted.wait(30)
         # Every one of them is served.
@@ -120,7 +121,7 @@ def _burst(turns: int, shared: bool = False) -> tuple[int, list[int]]:
 
 def test_a_burst_of_connections_is_accepted_within_a_few_turns_of_the_loop() -> None:
     # uvloop's own server accepts one a turn: about TURNS of them by then.
-    reached, takes = _burst(TURNS)
+    reached, takes = _burst()
     assert reached == BURST
     assert max(takes) > SHARED_PER_TURN  # as many as were queued, at one wake-up
 
@@ -128,7 +129,7 @@ def test_a_burst_of_connections_is_accepted_within_a_few_turns_of_the_loop() -> 
 def test_a_server_sharing_its_socket_takes_a_bounded_number_each_wake_up() -> None:
     # Workers on one socket (`--workers`) each take at most SHARED_PER_TURN at a time, so a
     # burst spreads over them; still many times uvloop's one a turn, and all of it soon.
-    reached, takes = _burst(TURNS, shared=True)
+    reached, takes = _burst(shared=True)
     assert reached == BURST
     assert max(takes) == SHARED_PER_TURN
     assert sum(takes) == BURST

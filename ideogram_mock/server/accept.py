@@ -22,6 +22,8 @@ from collections.abc import Callable
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
+from ideogram_mock.server.writes import one_write
+
 log = logging.getLogger("uvicorn.error")
 
 # Errors of accept() that say nothing about the listening socket itself (accept(2): the new
@@ -45,7 +47,7 @@ class EagerServer(uvicorn.Server):
     """uvicorn's server, accepting eagerly on the sockets it is given (`run(sockets=...)`);
     without sockets, with TLS, or on a loop that cannot adopt an accepted socket, as uvicorn
     does. `shared`: other processes accept on the same sockets (`--workers`; see
-    `SHARED_PER_TURN`)."""
+    `SHARED_PER_TURN`). Every connection sends each answer in one write (`writes.py`)."""
 
     _listening: list[socket.socket]
     _adopting: set[asyncio.Task[None]]
@@ -59,6 +61,8 @@ class EagerServer(uvicorn.Server):
         self._adopting = set()  # (the loop keeps only weak references to tasks)
         self._listening = []
         config = self.config
+        # Each answer in one write, however the connection was accepted (see writes.py).
+        config.http_protocol_class = one_write(config.http_protocol_class)
         eager = sockets and config.ssl is None and hasattr(loop, "connect_accepted_socket")
         if not eager:
             await super().startup(sockets=sockets)

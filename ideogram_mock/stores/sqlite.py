@@ -70,6 +70,7 @@ class SqliteStore:
         # moving, which SQLite does when another connection (another process) commits.
         self._seen: dict[tuple[str, str], Any] = {}
         self._seen_bytes = 0  # of the tasks in it
+        self._decoded: dict[str, tuple[bytes, Task]] = {}  # tasks of `_seen`, decoded
         self._version = -1
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -131,8 +132,18 @@ class SqliteStore:
         data = held.take(held.PREFETCHED_TASK, task_id)  # read with the request's documents
         if data is held.MISSING:
             row = self._one("SELECT data FROM tasks WHERE id = ?", (task_id,))
-            data = None if row is None else row[0]
-        return None if data is None else task_from_bytes(data)
+            return None if row is None else task_from_bytes(row[0])
+        if data is None:
+            return None
+        # The same bytes read ahead again (a task polled while nothing changed): the same
+        # task (tasks are immutable), not decoded again. Only what was read ahead is kept,
+        # and emptied with it (so bounded as it is).
+        decoded = self._decoded.get(task_id)
+        if decoded is not None and decoded[0] is data:
+            return decoded[1]
+        task = task_from_bytes(data)
+        self._decoded[task_id] = (data, task)
+        return task
 
     def replace(self, task: Task) -> None:
         held.take(held.PREFETCHED_TASK, task.task_id)  # read ahead, now out of date
@@ -246,6 +257,7 @@ class SqliteStore:
     def _forget(self) -> None:
         self._seen.clear()
         self._seen_bytes = 0
+        self._decoded.clear()
 
     def _unchanged(self) -> dict[tuple[str, str], Any]:
         """What requests read ahead, emptied first when another connection has committed

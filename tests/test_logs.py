@@ -7,6 +7,7 @@ import io
 import json
 import sys
 import threading
+from typing import Any
 
 import pytest
 
@@ -50,7 +51,7 @@ def test_logs_a_batch_is_written_when_full_and_not_before() -> None:
 
 
 def test_logs_a_line_written_after_its_interval_takes_the_kept_ones_along() -> None:
-    sink = Sink(io.BytesIO(), "json", batch=1000, interval_s=0.0)
+    sink = Sink(io.BytesIO(), "json", batch=1000, interval_s=-1.0)
     head = sink.head("request", FIXED)
     sink.emit_after(head, {"status": 200})
     assert json.loads(_written(sink))["status"] == 200
@@ -100,3 +101,49 @@ def test_logs_lines_from_many_threads_are_each_written_once_in_their_order() -> 
         parsed = json.loads(line)
         seen[parsed["thread"]].append(parsed["i"])
     assert all(order == list(range(2_000)) for order in seen.values())
+
+
+def test_logs_a_value_json_has_no_type_for_is_written_as_its_repr_and_flush_never_raises() -> None:
+    sink = Sink(io.BytesIO(), "json", batch=1000, interval_s=3600)
+    head = sink.head("request", FIXED)
+    sink.emit_after(head, {"path": "/a", "key": None})
+    sink.emit_after(head, {"odd": Exception(), "text": "é"})
+    sink.emit_after(head, {})
+    sink.flush()
+    lines = [json.loads(line) for line in _written(sink).splitlines()]
+    assert lines[0] == {"event": "request", **FIXED, "path": "/a", "key": None}
+    assert lines[1]["odd"] == "Exception()" and lines[1]["text"] == "é"
+    assert lines[2] == {"event": "request", **FIXED}
+
+
+class _Interrupting(io.BytesIO):
+    """A stream whose write is interrupted by something that logs and flushes (as a signal
+    handler could), once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sink: Sink | None = None
+        self.interrupted = False
+
+    def write(self, data: Any) -> int:
+        if not self.interrupted and self.sink is not None:
+            self.interrupted = True
+            self.sink.emit("signal", {"n": 1})
+            self.sink.flush()  # waits at most WAIT_S for the flush it interrupted
+        return super().write(data)
+
+
+def test_logs_a_flush_interrupted_by_another_on_its_own_thread_loses_no_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("ideogram_mock.server.logs.WAIT_S", 0.05)
+    stream = _Interrupting()
+    sink = Sink(stream, "json", batch=2, interval_s=3600)
+    stream.sink = sink
+    head = sink.head("request", FIXED)
+    sink.emit_after(head, {"i": 1})
+    sink.emit_after(head, {"i": 2})  # a full batch: flushed, and interrupted while writing
+    assert stream.interrupted
+    sink.flush()
+    events = [json.loads(line) for line in _written(sink).splitlines()]
+    assert [e.get("i", e["event"]) for e in events] == [1, 2, "signal"]

@@ -84,10 +84,17 @@ class Sink:
         lines = self._lines
         lines.append(line)
         if len(lines) >= self.batch or time.monotonic() - self._last > self.interval_s:
-            self.flush()
+            self.flush(wait=False)
 
-    def flush(self) -> None:
-        with self._lock:  # (one writer at a time: batches go out in order)
+    def flush(self, wait: bool = True) -> None:
+        """Write the kept lines, one writer at a time so that batches go out in order. When
+        another flush is under way (another thread's, or one this thread was interrupted in
+        by a signal), wait for it up to a second if `wait`, else leave the lines to the next
+        flush. Never raises: the log must not fail a request or the server."""
+        got = self._lock.acquire(timeout=WAIT_S) if wait else self._lock.acquire(blocking=False)
+        if not got:
+            return
+        try:
             lines = self._lines
             count = len(lines)
             taken = lines[:count]
@@ -102,15 +109,21 @@ class Sink:
                 self.stream.flush()
             except (OSError, ValueError):  # a closed pipe: the reader has gone
                 pass
+        finally:
+            self._lock.release()
+
+
+WAIT_S = 1.0
 
 
 def _json_line(fields: dict[str, Any]) -> bytes:
     """`fields` as one line of JSON. Text that is not valid Unicode (a lone surrogate) is
-    written escaped, as the standard library writes it, rather than refused."""
+    written escaped, and a value JSON has no type for as its repr, rather than refused."""
     try:
         return orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE)
     except orjson.JSONEncodeError:
-        return json.dumps(fields, separators=(",", ":")).encode() + b"\n"
+        text = json.dumps(fields, separators=(",", ":"), ensure_ascii=False, default=repr)
+        return text.encode("utf-8", "backslashreplace") + b"\n"
 
 
 # The request log's sink; None: off (the default outside `serve`).

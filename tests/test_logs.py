@@ -129,7 +129,7 @@ class _Interrupting(io.BytesIO):
         if not self.interrupted and self.sink is not None:
             self.interrupted = True
             self.sink.emit("signal", {"n": 1})
-            self.sink.flush()  # waits at most WAIT_S for the flush it interrupted
+            self.sink.flush()  # returns at once: its lines go with the next flush
         return super().write(data)
 
 
@@ -147,3 +147,28 @@ def test_logs_a_flush_interrupted_by_another_on_its_own_thread_loses_no_line(
     sink.flush()
     events = [json.loads(line) for line in _written(sink).splitlines()]
     assert [e.get("i", e["event"]) for e in events] == [1, 2, "signal"]
+
+
+class _Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+    __repr__ = __str__
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_logs_a_line_that_cannot_be_formatted_still_leaves_its_head_and_the_rest(
+    fmt: str,
+) -> None:
+    sink = Sink(io.BytesIO(), fmt, batch=1000, interval_s=3600)
+    head = sink.head("request", FIXED)
+    sink.emit_after(head, {"path": "/a"})
+    sink.emit_after(head, {"odd": _Unprintable()})
+    sink.emit_after(head, {"path": "/b"})
+    sink.flush()  # does not raise
+    lines = _written(sink).splitlines()
+    assert len(lines) == 3
+    if fmt == "json":
+        assert json.loads(lines[1]) == {"event": "request", **FIXED, "unformatted": True}
+    else:
+        assert lines[1] == b"request provider=kie operation=recordInfo method=GET unformatted"

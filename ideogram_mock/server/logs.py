@@ -50,6 +50,7 @@ class Sink:
         self._lines: list[bytes | tuple[bytes, dict[str, Any]]] = []
         self._last = time.monotonic()
         self._lock = threading.Lock()
+        self._writer: int | None = None  # the thread flushing now
 
     def emit(self, event: str, fields: dict[str, Any]) -> None:
         if self.json:
@@ -63,8 +64,9 @@ class Sink:
         """The start of the lines of `event` that always begin with the `fixed` fields, made
         once; `emit_after` writes such a line with its other fields."""
         if self.json:  # open, with the comma before the fields that follow
-            return orjson.dumps({"event": event, **fixed})[:-1] + b","
-        return " ".join([event, *(f"{k}={v}" for k, v in fixed.items() if v is not None)]).encode()
+            return _json_line({"event": event, **fixed})[:-2] + b","
+        text = " ".join([event, *(f"{k}={v}" for k, v in fixed.items() if v is not None)])
+        return text.encode("utf-8", "backslashreplace")
 
     def emit_after(self, head: bytes, fields: dict[str, Any]) -> None:
         """The line `emit(event, {**fixed, **fields})` writes, from `head(event, fixed)`
@@ -72,6 +74,12 @@ class Sink:
         self._add((head, fields))
 
     def _line(self, head: bytes, fields: dict[str, Any]) -> bytes:
+        try:
+            return self._formatted(head, fields)
+        except Exception:  # (no such value is logged today; a line is still written)
+            return head[:-1] + b',"unformatted":true}\n' if self.json else head + b" unformatted\n"
+
+    def _formatted(self, head: bytes, fields: dict[str, Any]) -> bytes:
         if self.json:
             rest = _json_line(fields)  # {…}\n
             return head + rest[1:] if len(rest) > 3 else head[:-1] + b"}\n"
@@ -84,16 +92,21 @@ class Sink:
         lines = self._lines
         lines.append(line)
         if len(lines) >= self.batch or time.monotonic() - self._last > self.interval_s:
-            self.flush(wait=False)
+            # (when the lines pile up behind a stuck writer, wait for it: backpressure)
+            self.flush(wait=len(lines) >= BACKLOG_BATCHES * self.batch)
 
     def flush(self, wait: bool = True) -> None:
         """Write the kept lines, one writer at a time so that batches go out in order. When
         another flush is under way (another thread's, or one this thread was interrupted in
         by a signal), wait for it up to a second if `wait`, else leave the lines to the next
         flush. Never raises: the log must not fail a request or the server."""
+        me = threading.get_ident()
+        if self._writer == me:  # interrupted in its own flush: that one writes them
+            return
         got = self._lock.acquire(timeout=WAIT_S) if wait else self._lock.acquire(blocking=False)
         if not got:
             return
+        self._writer = me
         try:
             lines = self._lines
             count = len(lines)
@@ -110,10 +123,12 @@ class Sink:
             except (OSError, ValueError):  # a closed pipe: the reader has gone
                 pass
         finally:
+            self._writer = None
             self._lock.release()
 
 
 WAIT_S = 1.0
+BACKLOG_BATCHES = 16
 
 
 def _json_line(fields: dict[str, Any]) -> bytes:

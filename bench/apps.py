@@ -38,3 +38,26 @@ def _constant(size: int) -> Callable[[Request], Awaitable[Response]]:
         return Response(body, media_type="application/json")
 
     return get
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.apps PORT`: the baseline app on the fake's own server (`EagerServer`:
+    eager accept, one write per answer), to tell the app's cost from the server's."""
+    import socket
+    import sys
+
+    import uvicorn
+
+    from ideogram_mock.server.accept import EagerServer
+
+    port = int((argv if argv is not None else sys.argv[1:])[0])
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    config = uvicorn.Config(baseline_app(), log_level="warning", access_log=False)
+    EagerServer(config).run(sockets=[sock])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -194,11 +194,21 @@ def bench_http(seconds: int, rounds: int = 4) -> Results:
         running.append(lambda: _stop(baseline))
         bare = f"http://127.0.0.1:{base_port}"
         _wait_until_up(f"{bare}/get")
+        # The same bare app on the fake's own server (one write per answer): the app's cost
+        # alone, beside the target's baseline (reported, no target).
+        same_port = _free_port()
+        same_server = _start(
+            [sys.executable, "-m", "bench.apps", str(same_port)],
+            env={"BENCH_GET_BYTES": str(sizes["record"])},
+        )
+        running.append(lambda: _stop(same_server))
+        _wait_until_up(f"http://127.0.0.1:{same_port}/get")
         key = f"Authorization: Bearer {KEY}"
         # The polls: name → (the fake's URL, its auth header, the baseline's URL).
         pairs = {
             "recordInfo": (record_url, key, f"{bare}/get"),
             "recordInfo_quiet": (quiet.record_url(), key, f"{bare}/get"),
+            "recordInfo_same_server": (record_url, key, f"http://127.0.0.1:{same_port}/get"),
             **{
                 name: (url, poll_auth, f"{bare}/get{i}")
                 for i, (name, (url, poll_auth, _)) in enumerate(polls.items(), 1)
@@ -260,6 +270,11 @@ def bench_http(seconds: int, rounds: int = 4) -> Results:
         "recordInfo_quiet_rps": round(rps["recordInfo_quiet"][0]),
         "recordInfo_quiet_baseline_rps": round(rps["recordInfo_quiet"][1]),
         "recordInfo_quiet_ratio": round(rps["recordInfo_quiet"][0] / rps["recordInfo_quiet"][1], 3),
+        # against bare starlette on the fake's own server: what the app costs, the server aside
+        "recordInfo_same_server_baseline_rps": round(rps["recordInfo_same_server"][1]),
+        "recordInfo_same_server_ratio": round(
+            rps["recordInfo_same_server"][0] / rps["recordInfo_same_server"][1], 3
+        ),
         "createTask_rps": round(rps["createTask"][0]),
         "baseline_post_rps": round(rps["createTask"][1]),
         "createTask_ratio": round(rps["createTask"][0] / rps["createTask"][1], 3),

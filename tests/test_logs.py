@@ -133,10 +133,7 @@ class _Interrupting(io.BytesIO):
         return super().write(data)
 
 
-def test_logs_a_flush_interrupted_by_another_on_its_own_thread_loses_no_line(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr("ideogram_mock.server.logs.WAIT_S", 0.05)
+def test_logs_a_flush_interrupted_by_another_on_its_own_thread_loses_no_line() -> None:
     stream = _Interrupting()
     sink = Sink(stream, "json", batch=2, interval_s=3600)
     stream.sink = sink

@@ -71,28 +71,28 @@ class _Recording(asyncio.Transport):
         return out
 
 
-def _held(coro: Any) -> Any:
-    return asyncio.run(coro)
+def _wrapped() -> tuple[_Recording, HeldWrites]:
+    """A recording transport and its HeldWrites, on the running loop."""
+    real = _Recording()
+    return real, HeldWrites(real, asyncio.get_running_loop())
 
 
 def test_writes_a_head_and_its_body_go_out_in_one_write() -> None:
     async def scenario() -> _Recording:
-        real = _Recording()
-        held = HeldWrites(real, asyncio.get_running_loop())
+        real, held = _wrapped()
         held.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
         assert real.calls == []  # held until what follows
         held.write(b"ok")
         await asyncio.sleep(0)  # the turn's flush finds nothing left
         return real
 
-    real = _held(scenario())
+    real = asyncio.run(scenario())
     assert real.calls == [("write", b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")]
 
 
 def test_writes_a_lone_write_goes_out_at_the_next_turn_of_the_loop() -> None:
     async def scenario() -> None:
-        real = _Recording()
-        held = HeldWrites(real, asyncio.get_running_loop())
+        real, held = _wrapped()
         held.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         assert real.calls == []
         await asyncio.sleep(0)
@@ -102,13 +102,12 @@ def test_writes_a_lone_write_goes_out_at_the_next_turn_of_the_loop() -> None:
         await asyncio.sleep(0)
         assert real.sent() == b"HTTP/1.1 100 Continue\r\n\r\nmore"
 
-    _held(scenario())
+    asyncio.run(scenario())
 
 
 def test_writes_keep_their_order_whatever_their_number() -> None:
-    async def scenario() -> bytes:
-        real = _Recording()
-        held = HeldWrites(real, asyncio.get_running_loop())
+    async def scenario() -> None:
+        real, held = _wrapped()
         chunks = [bytes([65 + i]) * (i + 1) for i in range(9)]
         for i, chunk in enumerate(chunks):
             held.write(chunk)
@@ -117,52 +116,44 @@ def test_writes_keep_their_order_whatever_their_number() -> None:
         held.writelines([b"-", b"end"])
         await asyncio.sleep(0)
         assert real.sent() == b"".join(chunks) + b"-end"
-        return real.sent()
 
-    _held(scenario())
+    asyncio.run(scenario())
 
 
 def test_writes_close_sends_what_is_held_first_and_abort_drops_it() -> None:
     async def scenario() -> None:
-        loop = asyncio.get_running_loop()
-        closed = _Recording()
-        held = HeldWrites(closed, loop)
+        closed, held = _wrapped()
         held.write(b"head")  # a dropped connection's head: sent, then the connection closed
         held.close()
         assert closed.calls == [("write", b"head"), ("close", None)]
         await asyncio.sleep(0)  # the scheduled flush sends nothing more
         assert closed.calls == [("write", b"head"), ("close", None)]
 
-        aborted = _Recording()
-        held = HeldWrites(aborted, loop)
+        aborted, held = _wrapped()
         held.write(b"head")
         held.abort()
         await asyncio.sleep(0)
         assert aborted.calls == [("abort", None)]
 
-        eof = _Recording()
-        held = HeldWrites(eof, loop)
+        eof, held = _wrapped()
         held.write(b"last")
         held.write_eof()
         assert eof.calls == [("write", b"last"), ("write_eof", None)]
 
-    _held(scenario())
+    asyncio.run(scenario())
 
 
 def test_writes_what_is_held_goes_as_the_transport_would_once_it_is_closing() -> None:
     async def scenario() -> None:
-        loop = asyncio.get_running_loop()
-        lost = _Recording()
+        lost, held = _wrapped()
         lost.buffered = 0
-        held = HeldWrites(lost, loop)
         held.write(b"head")
         lost.closing = True  # closed with nothing left to send: its connection is lost
         await asyncio.sleep(0)
         assert lost.calls == []  # (the transport would have dropped it as well)
 
-        draining = _Recording()
+        draining, held = _wrapped()
         draining.buffered = 10  # closing, but still sending what it had
-        held = HeldWrites(draining, loop)
         held.write(b"A")
         draining.closing = True
         await asyncio.sleep(0)
@@ -170,26 +161,24 @@ def test_writes_what_is_held_goes_as_the_transport_would_once_it_is_closing() ->
         held.write(b"C")
         assert draining.calls == [("write", b"A"), ("write", b"B"), ("write", b"C")]
 
-    _held(scenario())
+    asyncio.run(scenario())
 
 
 def test_writes_after_the_end_go_straight_to_the_transport() -> None:
     async def scenario() -> None:
-        real = _Recording()
-        held = HeldWrites(real, asyncio.get_running_loop())
+        real, held = _wrapped()
         held.write_eof()
         held.write(b"late")  # not held: the transport's own error (if any) comes now
         assert real.calls == [("write_eof", None), ("write", b"late")]
         with pytest.raises(TypeError):
-            HeldWrites(_Recording(), asyncio.get_running_loop()).write(5)  # type: ignore[arg-type]
+            _wrapped()[1].write(5)  # type: ignore[arg-type]
 
-    _held(scenario())
+    asyncio.run(scenario())
 
 
 def test_writes_an_odd_write_of_a_turn_goes_out_at_the_next_turn() -> None:
     async def scenario() -> None:
-        real = _Recording()
-        held = HeldWrites(real, asyncio.get_running_loop())
+        real, held = _wrapped()
         held.write(b"head1")
         held.write(b"body1")  # paired: out at once
         held.write(b"head2")  # held; the flush scheduled by head1 sends it
@@ -197,7 +186,7 @@ def test_writes_an_odd_write_of_a_turn_goes_out_at_the_next_turn() -> None:
         await asyncio.sleep(0)
         assert real.calls == [("write", b"head1body1"), ("write", b"head2")]
 
-    _held(scenario())
+    asyncio.run(scenario())
 
 
 def test_writes_a_half_closing_peer_gets_what_was_held_before_the_transport_closes() -> None:
@@ -216,13 +205,12 @@ def test_writes_a_half_closing_peer_gets_what_was_held_before_the_transport_clos
         assert proto.eof_received() is None
         assert real.calls == [("write", b"100 Continue")]
 
-    _held(scenario())
+    asyncio.run(scenario())
 
 
 def test_writes_a_large_body_goes_out_beside_the_head_uncopied() -> None:
     async def scenario() -> None:
-        real = _Recording()
-        held = HeldWrites(real, asyncio.get_running_loop())
+        real, held = _wrapped()
         body = b"x" * (1 << 20)
         held.write(b"head")
         held.write(body)
@@ -230,26 +218,24 @@ def test_writes_a_large_body_goes_out_beside_the_head_uncopied() -> None:
         head, sent = real.calls[0][1]
         assert head == b"head" and sent is body
 
-    _held(scenario())
+    asyncio.run(scenario())
 
 
 def test_writes_a_reused_buffer_does_not_change_what_is_held() -> None:
     async def scenario() -> None:
-        real = _Recording()
-        held = HeldWrites(real, asyncio.get_running_loop())
+        real, held = _wrapped()
         buffer = bytearray(b"first")
         held.write(buffer)
         buffer[:] = b"XXXXX"  # the caller reuses its buffer once write returns
         held.write(memoryview(b"second"))
         assert real.sent() == b"firstsecond"
 
-    _held(scenario())
+    asyncio.run(scenario())
 
 
 def test_writes_empty_writes_are_nothing_and_the_rest_is_the_transports() -> None:
     async def scenario() -> None:
-        real = _Recording()
-        held = HeldWrites(real, asyncio.get_running_loop())
+        real, held = _wrapped()
         held.write(b"")  # nothing held (the transport sees it, and ignores it)
         await asyncio.sleep(0)
         assert real.sent() == b""
@@ -258,7 +244,7 @@ def test_writes_empty_writes_are_nothing_and_the_rest_is_the_transports() -> Non
         assert held.get_extra_info("peername") == ("127.0.0.1", 8000)
         assert held.is_closing() is False
 
-    _held(scenario())
+    asyncio.run(scenario())
 
 
 def test_writes_one_write_wraps_a_protocol_class_once() -> None:
@@ -277,7 +263,7 @@ def test_writes_one_write_wraps_a_protocol_class_once() -> None:
         proto.connection_made(_Recording())
         assert isinstance(proto.transport, HeldWrites)
 
-    _held(scenario())
+    asyncio.run(scenario())
 
 
 def _writes_of_thread(native_id: int) -> int:

@@ -42,6 +42,19 @@ def test_accounts_charge_refuses_when_short_and_refunds_on_time(store: Store) ->
     assert accounts.get("k").tasks == 1  # a refused charge counts no task
 
 
+def test_charges_of_an_account_with_no_refunds_pending_are_exact(store: Store) -> None:
+    accounts = Accounts(store, (), 30)
+    accounts.authenticate("k")  # the account exists, nothing owed back
+    accounts.charge("k", 10, now_ms=0)
+    accounts.charge("k", 20, now_ms=0)  # down to exactly nothing
+    with pytest.raises(InsufficientCredits, match="1 credits needed, 0 left"):
+        accounts.charge("k", 1, now_ms=0)
+    accounts.put("k", 5)
+    accounts.charge("k", 5, now_ms=0, refund_at=40)  # a failing task's charge, on a clean slate
+    assert (accounts.balance("k", 39), accounts.balance("k", 40)) == (0, 5)
+    assert accounts.get("k").tasks == 3
+
+
 def test_accounts_refund_put_and_forget(store: Store) -> None:
     accounts = Accounts(store, ("fixed",), 30)
     accounts.charge("fixed", 10, now_ms=0, refund_at=500)

@@ -16,7 +16,7 @@ from starlette.requests import ClientDisconnect
 from ideogram_mock.core.hosts import HostPolicy
 from ideogram_mock.server.app import make_fake
 from ideogram_mock.server.cli import _loopback
-from ideogram_mock.server.httpio import read_body
+from ideogram_mock.server.httpio import BodyTimeout, BodyWatch, read_body
 from ideogram_mock.server.outbound import HttpFetcher
 from ideogram_mock.settings import Settings
 from ideogram_mock.testing.handle import HandleError
@@ -249,3 +249,52 @@ def test_a_client_gone_mid_body_is_a_client_disconnect() -> None:
     _, receive = _messages(b'{"a":', then="http.disconnect")
     with pytest.raises(ClientDisconnect):
         asyncio.run(read_body(_body_scope(), receive, 100, 5))  # type: ignore[arg-type]
+
+
+def _stalled() -> object:
+    """An ASGI receive whose body never comes."""
+
+    async def receive() -> dict[str, object]:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    return receive
+
+
+def test_a_stalled_body_is_cut_while_any_sweeper_runs_on_its_loop_and_only_then() -> None:
+    async def scenario() -> list[str]:
+        watch = BodyWatch(period_s=0.01)
+        seen: list[str] = []
+
+        async def read(name: str) -> None:
+            try:
+                await asyncio.wait_for(_read_with(watch), 1.0)
+                seen.append(f"{name}: read")
+            except BodyTimeout:
+                seen.append(f"{name}: timed out")
+            except TimeoutError:
+                seen.append(f"{name}: still waiting")
+
+        await read("no sweeper")  # nothing would ever cut it: it is not even registered
+        first, second = (asyncio.ensure_future(watch.run()) for _ in range(2))
+        await asyncio.sleep(0.02)
+        await read("two sweepers")
+        first.cancel()  # one app's lifespan ends; the other app goes on serving
+        await asyncio.sleep(0.02)
+        await read("one sweeper left")
+        second.cancel()
+        await asyncio.gather(first, second, return_exceptions=True)
+        await read("none left")
+        return seen
+
+    async def _read_with(watch: BodyWatch) -> bytes | None:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("ideogram_mock.server.httpio.WATCH", watch)
+            return await read_body(_body_scope(), _stalled(), 100, 0.05)  # type: ignore[arg-type]
+
+    assert asyncio.run(scenario()) == [
+        "no sweeper: still waiting",
+        "two sweepers: timed out",
+        "one sweeper left: timed out",
+        "none left: still waiting",
+    ]

@@ -81,6 +81,12 @@ class Accounts:
         """Take `amount`, or raise InsufficientCredits; `refund_at` gives it back then."""
 
         def change(value: Any) -> tuple[Any, None]:
+            if value is not None and not value[2]:  # (no refunds pending: the usual case)
+                credits, tasks, _ = value
+                if amount > credits:
+                    raise InsufficientCredits(f"{amount} credits needed, {credits} left")
+                owed = [] if refund_at is None else [[refund_at, amount]]
+                return [credits - amount, tasks + 1, owed], None
             account = self._of(api_key, value)
             left = account.balance(now_ms)
             if amount > left:

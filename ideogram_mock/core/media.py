@@ -13,9 +13,10 @@ ACCEPTED = ("png", "jpeg", "webp")
 Fetcher = Callable[[str, int], Awaitable[bytes | None]]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Inputs:
-    """The input images of a task, by role, as URLs (or the fake's own file URLs)."""
+    """The input images of a task, by role, as URLs (or the fake's own file URLs). Part of an
+    `Order`, and like it treated as read-only though not frozen (built on every create)."""
 
     references: tuple[str, ...] = ()
     styles: tuple[str, ...] = ()

@@ -309,10 +309,13 @@ class Triggers:
     seconds: float | None = None
 
 
+_NO_TRIGGERS = Triggers()  # (frozen: one serves every prompt without a token)
+
+
 def triggers_in(prompt: str | None, wording: Wording) -> Triggers:
     """What the `[mock:…]` tokens of a prompt ask for, in the provider's words."""
     if not prompt or "[mock:" not in prompt:
-        return Triggers()
+        return _NO_TRIGGERS
     failure, code, seconds = None, None, None
     for name, value in TRIGGER.findall(prompt):
         if name == "fail":

@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
 
 import httpx
 import pytest
@@ -251,50 +252,65 @@ def test_a_client_gone_mid_body_is_a_client_disconnect() -> None:
         asyncio.run(read_body(_body_scope(), receive, 100, 5))  # type: ignore[arg-type]
 
 
-def _stalled() -> object:
-    """An ASGI receive whose body never comes."""
+def _stalled_read(watch: BodyWatch, registered: list[bool]) -> Coroutine[Any, Any, str]:
+    """A body read that never gets its body, under `watch`; `registered` records whether the
+    watch knew of the read while it waited. Says how it ended within 0.2 s."""
 
     async def receive() -> dict[str, object]:
+        registered.append(bool(watch._reading))
         await asyncio.sleep(3600)
         raise AssertionError("unreachable")
 
-    return receive
+    async def read() -> str:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("ideogram_mock.server.httpio.WATCH", watch)
+            try:
+                await asyncio.wait_for(read_body(_body_scope(), receive, 100, 0.05), 0.2)
+            except BodyTimeout:
+                return "timed out"
+            except TimeoutError:
+                return "still waiting"
+        return "read"
+
+    return read()
 
 
 def test_a_stalled_body_is_cut_while_any_sweeper_runs_on_its_loop_and_only_then() -> None:
+    watch = BodyWatch(period_s=0.01)
+    registered: list[bool] = []
+
     async def scenario() -> list[str]:
-        watch = BodyWatch(period_s=0.01)
-        seen: list[str] = []
-
-        async def read(name: str) -> None:
-            try:
-                await asyncio.wait_for(_read_with(watch), 1.0)
-                seen.append(f"{name}: read")
-            except BodyTimeout:
-                seen.append(f"{name}: timed out")
-            except TimeoutError:
-                seen.append(f"{name}: still waiting")
-
-        await read("no sweeper")  # nothing would ever cut it: it is not even registered
+        seen = [await _stalled_read(watch, registered)]  # no sweeper: nothing would cut it
         first, second = (asyncio.ensure_future(watch.run()) for _ in range(2))
         await asyncio.sleep(0.02)
-        await read("two sweepers")
+        seen.append(await _stalled_read(watch, registered))
         first.cancel()  # one app's lifespan ends; the other app goes on serving
         await asyncio.sleep(0.02)
-        await read("one sweeper left")
+        seen.append(await _stalled_read(watch, registered))
         second.cancel()
         await asyncio.gather(first, second, return_exceptions=True)
-        await read("none left")
+        seen.append(await _stalled_read(watch, registered))
         return seen
 
-    async def _read_with(watch: BodyWatch) -> bytes | None:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr("ideogram_mock.server.httpio.WATCH", watch)
-            return await read_body(_body_scope(), _stalled(), 100, 0.05)  # type: ignore[arg-type]
+    assert asyncio.run(scenario()) == ["still waiting", "timed out", "timed out", "still waiting"]
+    assert registered == [False, True, True, False]  # a read no sweeper sees is not kept
 
-    assert asyncio.run(scenario()) == [
-        "no sweeper: still waiting",
-        "two sweepers: timed out",
-        "one sweeper left: timed out",
-        "none left: still waiting",
-    ]
+
+def test_a_loop_run_in_turn_with_another_on_one_thread_keeps_its_sweeper() -> None:
+    watch = BodyWatch(period_s=0.01)
+    first, other = asyncio.new_event_loop(), asyncio.new_event_loop()
+    try:
+        sweeping = first.create_task(watch.run())
+        first.run_until_complete(asyncio.sleep(0.02))
+        assert first.run_until_complete(_stalled_read(watch, [])) == "timed out"
+        # Another loop on the same thread sweeps for a while, then stops.
+        other_sweeping = other.create_task(watch.run())
+        other.run_until_complete(asyncio.sleep(0.02))
+        other_sweeping.cancel()
+        other.run_until_complete(asyncio.gather(other_sweeping, return_exceptions=True))
+        assert first.run_until_complete(_stalled_read(watch, [])) == "timed out"
+        sweeping.cancel()
+        first.run_until_complete(asyncio.gather(sweeping, return_exceptions=True))
+    finally:
+        first.close()
+        other.close()

@@ -53,16 +53,18 @@ class BodyWatch:
         self.period_s = period_s
         self._reading: dict[asyncio.Task[Any], float] = {}
         self._expired: set[asyncio.Task[Any]] = set()
-        # The loop a sweeper runs on, per thread: a read registers only where one would see
-        # it, and finds its task without asking for the running loop (which costs a getpid
-        # system call on Python 3.11, once per request).
+        # The loops sweepers run on, per thread, with how many sweep each: a read registers
+        # only where one would see it, and finds its task without asking for the running
+        # loop (which costs a getpid system call on Python 3.11, once per request).
         self._swept = threading.local()
 
     def start(self, timeout_s: float) -> asyncio.Task[Any] | None:
-        loop = getattr(self._swept, "loop", None)
-        task = None if loop is None else asyncio.current_task(loop)
-        if task is not None:
-            self._reading[task] = time.monotonic() + timeout_s
+        task = None
+        for loop in list(getattr(self._swept, "loops", ())):  # (nearly always one)
+            task = asyncio.current_task(loop)  # (a task only on the loop running now)
+            if task is not None:
+                self._reading[task] = time.monotonic() + timeout_s
+                break
         return task
 
     def stop(self, task: asyncio.Task[Any] | None) -> bool:
@@ -79,10 +81,12 @@ class BodyWatch:
     async def run(self) -> None:
         """Sweep this event loop's reads (servers on other loops sweep their own)."""
         loop = asyncio.get_running_loop()
-        swept = self._swept
-        if getattr(swept, "loop", None) is not loop:  # (a thread runs one loop at a time)
-            swept.loop, swept.sweepers = loop, 0
-        swept.sweepers += 1  # (two apps on one loop: each sweeps, and one may stop first)
+        # (Two apps on one loop each sweep, and one may stop first; a thread may run another
+        # loop while this one waits to run again.)
+        loops: dict[asyncio.AbstractEventLoop, int] | None = getattr(self._swept, "loops", None)
+        if loops is None:
+            loops = self._swept.loops = {}
+        loops[loop] = loops.get(loop, 0) + 1
         try:
             while True:
                 await asyncio.sleep(self.period_s)
@@ -92,10 +96,12 @@ class BodyWatch:
                         self._expired.add(task)
                         task.cancel()
         finally:
-            if getattr(swept, "loop", None) is loop:
-                swept.sweepers -= 1
-                if not swept.sweepers:
-                    del swept.loop
+            # (This thread's dict, even when the garbage collector closes the sweeper on
+            # another thread: `start` reads a copy of it.)
+            if loops.get(loop, 0) > 1:
+                loops[loop] -= 1
+            else:
+                loops.pop(loop, None)
 
 
 WATCH = BodyWatch()

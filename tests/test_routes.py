@@ -69,6 +69,7 @@ def test_front_door_sends_every_path_where_starlettes_scan_would() -> None:
         for filler in ("x1", "status", "action", "upload", ""):
             filled = "/".join(filler if s.startswith("{") else s for s in path.split("/"))
             paths |= {filled, filled + "/", filled + "/x2", filled.rsplit("/", 1)[0]}
+    paths |= {"*", "x1", "//", "/v2/requests/", "v2/requests/x1"}  # odd request targets
     assert _sent_elsewhere(app, sorted(paths)) == []
     table = app._index()
     # The hot provider paths do skip starlette's scan.

@@ -389,19 +389,21 @@ class Fake:
             return self._own_file(url)
         return await self.fetcher(url, limit)
 
-    def owned(self, account: Account, task_id: str) -> Task:
-        """A task of this account, once visible (the record delay); TaskNotFound otherwise."""
+    def owned(self, account: Account, task_id: str, now_ms: int | None = None) -> Task:
+        """A task of this account, once visible (the record delay); TaskNotFound otherwise.
+        `now_ms`: the time the request already read (the clock now by default)."""
         task = self.store.get(task_id)
         if (
             task is None
             or task.api_key != account.api_key
-            or self.clock.now_ms() < task.created_ms + self._record_delay_ms
+            or (self.clock.now_ms() if now_ms is None else now_ms)
+            < task.created_ms + self._record_delay_ms
         ):
             raise TaskNotFound(task_id)
         return task
 
-    def stage(self, task: Task) -> Stage:
-        return stage_at(task, self.clock.now_ms())
+    def stage(self, task: Task, now_ms: int | None = None) -> Stage:
+        return stage_at(task, self.clock.now_ms() if now_ms is None else now_ms)
 
     def result_urls(self, task: Task) -> list[str]:
         """A finished task's result URLs (signed; the same every time they are read)."""

@@ -86,6 +86,12 @@ class Table:
         if route is not None:
             return route, {}
         for count in self.counts:
+            if count == 1:  # (nearly every such path: one id at the end)
+                head, slash, last = path.rpartition("/")
+                hit = self.trailing.get((head + "/", 1)) if slash and last else None
+                if hit is not None:
+                    return hit[0], {hit[1][0]: last}
+                continue
             parts = path.rsplit("/", count)
             if len(parts) == count + 1 and all(parts[1:]):  # a string parameter is never empty
                 hit = self.trailing.get((parts[0] + "/", count))

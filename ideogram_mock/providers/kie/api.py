@@ -175,8 +175,8 @@ class KieApi:
         if rejection is not None:
             raise KieError(rejection.code, rejection.msg)
         call.task_id = params["taskId"]
-        task = self.fake.owned(account, call.task_id)
-        now = self.fake.clock.now_ms()
+        now = self.fake.clock.now_ms()  # (read once: one moment for the whole answer)
+        task = self.fake.owned(account, call.task_id, now)
         return self._ended.of(
             task,
             now >= task.complete_ms,

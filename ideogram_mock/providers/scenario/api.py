@@ -352,18 +352,18 @@ class ScenarioApi:
         call.task_id = task.task_id
         return {"job": records.job(task, self.fake.clock.now_ms()), **estimate}
 
-    def _job(self, call: Call) -> Task:
+    def _job(self, call: Call, now_ms: int | None = None) -> Task:
         account = self._account(call)
         call.task_id = str(call.scope["path_params"]["jobId"])
-        task = self.fake.owned(account, call.task_id)
+        task = self.fake.owned(account, call.task_id, now_ms)
         if task.provider != NAME:
             raise TaskNotFound(call.task_id)
         return task
 
     async def get_job(self, call: Call) -> Any:
         call.fault = await self.fake.gate(NAME, "getJob", call.api_key)
-        task = self._job(call)
-        now = self.fake.clock.now_ms()
+        now = self.fake.clock.now_ms()  # (read once: one moment for the whole answer)
+        task = self._job(call, now)
         # An ended job reads the same from its end on: rendered once (see `EndedAnswers`).
         return self._ended.of(
             task, now >= task.complete_ms, lambda: {"job": records.job(task, now)}

@@ -57,6 +57,7 @@ IMAGE_FIELDS = ("character_reference_image", "image", "mask")
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 # Three images of up to 10 MB each, and the text fields.
 MAX_FORM_BYTES = 3 * MAX_BYTES + 1_048_576
+_RESULT_TTL_MS = round(RESULT_TTL_S * 1000)
 _RESOLUTION = re.compile(r"[0-9]{3,4}x[0-9]{3,4}")
 
 
@@ -253,15 +254,17 @@ class SegmindApi:
             raise SegmindError(401, MISSING_KEY)
         return self.fake.authenticate(call.api_key)
 
-    def _request(self, call: Call) -> Task:
-        """The caller's v2 request, while its status is kept (an hour from submission)."""
+    def _request(self, call: Call) -> tuple[Task, int]:
+        """The caller's v2 request, while its status is kept (an hour from submission), and
+        the time it was read at (one moment for the whole answer)."""
         account = self._account(call)
         request_id = str(call.scope["path_params"]["requestId"])
         call.task_id = request_id
-        task = self.fake.owned(account, request_id)
-        if self.fake.clock.now_ms() > task.created_ms + round(RESULT_TTL_S * 1000):
+        now = self.fake.clock.now_ms()
+        task = self.fake.owned(account, request_id, now)
+        if now > task.created_ms + _RESULT_TTL_MS:
             raise TaskNotFound(request_id)
-        return task
+        return task, now
 
     # ---- handlers --------------------------------------------------------------------------------
     async def _order(self, call: Call, endpoint: str) -> tuple[Any, Received, str | None]:
@@ -320,8 +323,8 @@ class SegmindApi:
 
     async def status(self, call: Call) -> Any:
         call.fault = await self.fake.gate(NAME, "status", call.api_key)
-        task = self._request(call)
-        stage = self.fake.stage(task)
+        task, now = self._request(call)
+        stage = self.fake.stage(task, now)
 
         def render() -> Any:
             return self._ended(records.status(task, stage, self.fake.settings.base_url))
@@ -330,8 +333,8 @@ class SegmindApi:
 
     async def result(self, call: Call) -> Any:
         call.fault = await self.fake.gate(NAME, "result", call.api_key)
-        task = self._request(call)
-        stage = self.fake.stage(task)
+        task, now = self._request(call)
+        stage = self.fake.stage(task, now)
 
         def render() -> Any:
             output = self.fake.result_urls(task) if stage is Stage.SUCCEEDED else []

@@ -116,6 +116,25 @@ def test_logs_a_value_json_has_no_type_for_is_written_as_its_repr_and_flush_neve
     assert lines[2] == {"event": "request", **FIXED}
 
 
+def test_logs_a_nan_beside_an_odd_value_is_written_as_null_in_strict_json() -> None:
+    sink = Sink(io.BytesIO(), "json", batch=1000, interval_s=3600)
+    head = sink.head("request", FIXED)
+    odd = float("nan"), float("-inf"), [float("inf"), 1.5]
+    sink.emit_after(head, {"odd": Exception(), "nan": odd[0], "inf": odd[1], "list": odd[2]})
+    sink.emit_after(head, {"nan": odd[0]})  # (orjson alone: null too)
+    sink.flush()
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    lines = [json.loads(line, parse_constant=refuse) for line in _written(sink).splitlines()]
+    assert lines[0] == {
+        "event": "request", **FIXED, "odd": "Exception()", "nan": None, "inf": None,
+        "list": [None, 1.5],
+    }  # fmt: skip
+    assert lines[1] == {"event": "request", **FIXED, "nan": None}
+
+
 class _Interrupting(io.BytesIO):
     """A stream whose write is interrupted by something that logs and flushes (as a signal
     handler could), once."""

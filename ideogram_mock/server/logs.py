@@ -14,6 +14,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import sys
 import threading
 import time
@@ -133,12 +134,30 @@ BACKLOG_BATCHES = 16
 
 def _json_line(fields: dict[str, Any]) -> bytes:
     """`fields` as one line of JSON. Text that is not valid Unicode (a lone surrogate) is
-    written escaped, and a value JSON has no type for as its repr, rather than refused."""
+    written escaped, and a value JSON has no type for as its repr, rather than refused; a NaN
+    or an infinity is null, as orjson writes it (never the standard library's bare NaN)."""
     try:
         return orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE)
     except orjson.JSONEncodeError:
-        text = json.dumps(fields, separators=(",", ":"), ensure_ascii=False, default=repr)
+        dump = functools.partial(
+            json.dumps, separators=(",", ":"), ensure_ascii=False, default=repr, allow_nan=False
+        )
+        try:
+            text = dump(fields)
+        except ValueError:  # a NaN or an infinity beside the odd value
+            text = dump(_finite(fields))
         return text.encode("utf-8", "backslashreplace") + b"\n"
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every float that is not finite as None (in its dicts, lists and tuples)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 # The request log's sink; None: off (the default outside `serve`).

@@ -13,6 +13,16 @@ ENV_PREFIX = "IDEOGRAM_MOCK_"
 # Where `ideogram-mock serve` keeps its state unless told otherwise (relative to the working
 # directory): tasks, credits and pending callbacks outlive a restart.
 SERVE_STORE = "sqlite:///.ideogram-mock/state.db"
+# The longest duration (and the largest time scale) a setting may hold: about 31 years, far
+# past any test, and small enough that every moment it leads to fits a 64-bit millisecond.
+MAX_SECONDS = 1e9
+# Retries of a callback, at most (its backoff doubles at each).
+MAX_RETRIES = 30
+# The settings in seconds (and the time scale): finite, from 0 to MAX_SECONDS.
+_SPANS = (
+    "time_scale", "result_ttl_s", "download_ttl_s", "retention_s", "record_delay_s",
+    "callback_timeout_s", "callback_backoff_s", "body_timeout_s",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -31,8 +41,10 @@ class RateLimit:
         count, _, window = text.partition("/")
         requests = int(count)
         seconds = float(window.removesuffix("s")) if window else 10.0
-        if requests < 1 or seconds <= 0:
-            raise ValueError(f"rate limit {text!r}: need N/S with N ≥ 1 and S > 0")
+        if requests < 1 or not 0 < seconds <= MAX_SECONDS:
+            raise ValueError(
+                f"rate limit {text!r}: need N/S with N ≥ 1 and S > 0 (at most {MAX_SECONDS:g})"
+            )
         return cls(requests, seconds)
 
     def __str__(self) -> str:
@@ -106,10 +118,14 @@ class Settings:
             problems.append(f"unknown_task must be live or docs, not {self.unknown_task!r}")
         if self.image_format not in ("png", "jpeg", "webp"):
             problems.append(f"image_format must be png, jpeg or webp, not {self.image_format!r}")
-        if self.time_scale < 0:
-            problems.append("time_scale must be ≥ 0")
-        if not self.body_timeout_s > 0:
-            problems.append("body_timeout_s must be > 0")
+        for name in _SPANS:
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and 0 <= value <= MAX_SECONDS):  # (NaN too)
+                problems.append(f"{name} must be a number from 0 to {MAX_SECONDS:g}, not {value!r}")
+        if not self.body_timeout_s > 0 or not self.callback_timeout_s > 0:
+            problems.append("body_timeout_s and callback_timeout_s must be > 0")
+        if self.callback_retries > MAX_RETRIES:
+            problems.append(f"callback_retries must be at most {MAX_RETRIES}")
         if not 0 <= self.port <= 65535:
             problems.append("port must be 0–65535")
         if self.credits < 0 or self.callback_retries < 0 or self.journal_size < 1:

@@ -9,6 +9,7 @@ from ideogram_mock.core.clock import ManualClock
 from ideogram_mock.core.dialect import Delivery
 from ideogram_mock.core.journal import CallbackAttempt, Journal
 from ideogram_mock.providers.kie.dialect import signature
+from ideogram_mock.settings import MAX_RETRIES, MAX_SECONDS
 from ideogram_mock.stores.base import Store
 
 pytestmark = pytest.mark.anyio
@@ -31,7 +32,7 @@ def test_callbacks_signature_is_kies_base64_hmac() -> None:
 
 
 def _dispatcher(
-    store: Store, statuses: list[int | Exception], retries: int = 2
+    store: Store, statuses: list[int | Exception], retries: int = 2, backoff_s: float = 1.0
 ) -> tuple[CallbackDispatcher, list[Any]]:
     sent: list[Any] = []
 
@@ -46,7 +47,7 @@ def _dispatcher(
     dispatcher = CallbackDispatcher(
         ManualClock(store=store), lambda task_id, now, due: ("kie", Delivery({"taskId": task_id})),
         journal,
-        retries=retries, backoff_s=1.0, timeout_s=1.0,
+        retries=retries, backoff_s=backoff_s, timeout_s=1.0,
         hosts=("127.0.0.1",), sender=sender, store=store,
     )  # fmt: skip
     return dispatcher, sent
@@ -78,6 +79,20 @@ async def test_callbacks_give_up_after_the_retries(store: Store) -> None:
         dispatcher.clock.advance(10)
     assert len(sent) == 2
     assert [a.error for a in dispatcher.journal] == ["HTTP 500", "HTTP 500"]
+
+
+async def test_callbacks_at_the_longest_backoff_and_most_retries_keep_being_retried(
+    store: Store,
+) -> None:
+    dispatcher, sent = _dispatcher(store, [500], retries=MAX_RETRIES, backoff_s=MAX_SECONDS)
+    dispatcher.schedule("t", "http://127.0.0.1:9/cb", dispatcher.clock.now_ms())
+    for _ in range(MAX_RETRIES + 1):
+        due = dispatcher.next_due()
+        assert due is not None
+        dispatcher.clock.advance(max(0, due - dispatcher.clock.now_ms()) / 1000)
+        assert await dispatcher.deliver_due() == 1
+    assert dispatcher.pending == 0
+    assert len(sent) == MAX_RETRIES + 1
 
 
 async def test_callbacks_blocked_hosts_are_journaled_not_sent_nor_retried(store: Store) -> None:

@@ -14,7 +14,7 @@ def test_settings_rate_limit_parses(text: str, expected: RateLimit | None) -> No
     assert RateLimit.parse(text) == expected
 
 
-@pytest.mark.parametrize("text", ["-1/10", "5/0", "many"])
+@pytest.mark.parametrize("text", ["-1/10", "5/0", "many", "5/nan", "5/inf", "5/1e10"])
 def test_settings_rate_limit_refuses_nonsense(text: str) -> None:
     with pytest.raises(ValueError, match=r"rate limit|invalid literal"):
         RateLimit.parse(text)
@@ -33,6 +33,29 @@ def test_settings_refuse_bad_values_naming_them() -> None:
     assert "http_status" in str(info.value)
     with pytest.raises(ValueError, match="empty"):
         Settings(api_keys=("",))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("time_scale", float("nan")), ("time_scale", float("inf")), ("time_scale", -1.0),
+     ("time_scale", 2e9), ("callback_backoff_s", float("nan")), ("callback_backoff_s", -5.0),
+     ("result_ttl_s", float("inf")), ("retention_s", float("nan")), ("record_delay_s", -1.0),
+     ("download_ttl_s", 1e300), ("body_timeout_s", float("inf")), ("body_timeout_s", 0.0),
+     ("callback_timeout_s", float("nan")), ("callback_timeout_s", 0.0), ("callback_retries", 31)],
+)  # fmt: skip
+def test_settings_refuse_durations_that_are_not_finite_or_out_of_range(
+    field: str, value: float
+) -> None:
+    with pytest.raises(ValueError, match=field):
+        Settings().replace(**{field: value})
+
+
+def test_settings_take_the_widest_durations() -> None:
+    widest = Settings(
+        time_scale=1e9, result_ttl_s=0, callback_backoff_s=1e9, callback_retries=30,
+        record_delay_s=1e9, retention_s=1e9,
+    )  # fmt: skip
+    assert (widest.time_scale, widest.callback_retries) == (1e9, 30)
 
 
 def test_settings_from_env_reads_prefixed_variables_and_overrides_win() -> None:

@@ -177,7 +177,8 @@ class CallbackDispatcher:
         retry_at = None
         if not ok and not blocked and item.attempt <= self.retries:
             # Backoff from the attempt's end: a slow failure does not make the retry immediate.
-            delay_ms = round(self.backoff_s * 1000 * 2 ** (item.attempt - 1))
+            # (at most about 31 years: a moment past it would not fit a 64-bit millisecond)
+            delay_ms = round(min(self.backoff_s * 1000 * 2 ** (item.attempt - 1), 1e12))
             retry_at = self.clock.now_ms() + delay_ms
         self.store.settle(item, retry_at)
         if retry_at is not None:

@@ -124,6 +124,8 @@ class Settings:
                 problems.append(f"{name} must be a number from 0 to {MAX_SECONDS:g}, not {value!r}")
         if not self.body_timeout_s > 0 or not self.callback_timeout_s > 0:
             problems.append("body_timeout_s and callback_timeout_s must be > 0")
+        if self.max_body_bytes < 0:
+            problems.append("max_body_bytes must be ≥ 0")
         if self.callback_retries > MAX_RETRIES:
             problems.append(f"callback_retries must be at most {MAX_RETRIES}")
         if not 0 <= self.port <= 65535:

@@ -41,7 +41,8 @@ def test_settings_refuse_bad_values_naming_them() -> None:
      ("time_scale", 2e9), ("callback_backoff_s", float("nan")), ("callback_backoff_s", -5.0),
      ("result_ttl_s", float("inf")), ("retention_s", float("nan")), ("record_delay_s", -1.0),
      ("download_ttl_s", 1e300), ("body_timeout_s", float("inf")), ("body_timeout_s", 0.0),
-     ("callback_timeout_s", float("nan")), ("callback_timeout_s", 0.0), ("callback_retries", 31)],
+     ("callback_timeout_s", float("nan")), ("callback_timeout_s", 0.0), ("callback_retries", 31),
+     ("max_body_bytes", -1)],
 )  # fmt: skip
 def test_settings_refuse_durations_that_are_not_finite_or_out_of_range(
     field: str, value: float

@@ -7,8 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator, Coroutine
-from typing import Any
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -252,7 +251,7 @@ def test_a_client_gone_mid_body_is_a_client_disconnect() -> None:
         asyncio.run(read_body(_body_scope(), receive, 100, 5))  # type: ignore[arg-type]
 
 
-def _stalled_read(watch: BodyWatch, registered: list[bool]) -> Coroutine[Any, Any, str]:
+async def _stalled_read(watch: BodyWatch, registered: list[bool]) -> str:
     """A body read that never gets its body, under `watch`; `registered` records whether the
     watch knew of the read while it waited. Says how it ended within 0.2 s."""
 
@@ -261,18 +260,15 @@ def _stalled_read(watch: BodyWatch, registered: list[bool]) -> Coroutine[Any, An
         await asyncio.sleep(3600)
         raise AssertionError("unreachable")
 
-    async def read() -> str:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr("ideogram_mock.server.httpio.WATCH", watch)
-            try:
-                await asyncio.wait_for(read_body(_body_scope(), receive, 100, 0.05), 0.2)
-            except BodyTimeout:
-                return "timed out"
-            except TimeoutError:
-                return "still waiting"
-        return "read"
-
-    return read()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("ideogram_mock.server.httpio.WATCH", watch)
+        try:
+            await asyncio.wait_for(read_body(_body_scope(), receive, 100, 0.05), 0.2)
+        except BodyTimeout:
+            return "timed out"
+        except TimeoutError:
+            return "still waiting"
+    return "read"
 
 
 def test_a_stalled_body_is_cut_while_any_sweeper_runs_on_its_loop_and_only_then() -> None:

@@ -31,10 +31,16 @@ class Account:
         return self.credits + sum(amount for due, amount in self.refunds if due <= now_ms)
 
 
-def _value(account: Account, now_ms: int) -> list[Any]:
-    """The stored form, with the refunds due by `now_ms` paid in."""
-    left = [[due, amount] for due, amount in account.refunds if due > now_ms]
-    return [account.balance(now_ms), account.tasks, left]
+def _settled(value: Any, initial_credits: int, now_ms: int) -> list[Any]:
+    """A stored account (None: a new one) with the refunds due by `now_ms` paid in: its
+    credits, its task count, and the refunds still pending."""
+    if value is None:
+        return [initial_credits, 0, []]
+    credits, tasks, refunds = value
+    if not refunds:  # (the usual case)
+        return [credits, tasks, []]
+    paid = sum(amount for due, amount in refunds if due <= now_ms)
+    return [credits + paid, tasks, [[due, amount] for due, amount in refunds if due > now_ms]]
 
 
 class Accounts:
@@ -81,17 +87,9 @@ class Accounts:
         """Take `amount`, or raise InsufficientCredits; `refund_at` gives it back then."""
 
         def change(value: Any) -> tuple[Any, None]:
-            if value is not None and not value[2]:  # (no refunds pending: the usual case)
-                credits, tasks, _ = value
-                if amount > credits:
-                    raise InsufficientCredits(f"{amount} credits needed, {credits} left")
-                owed = [] if refund_at is None else [[refund_at, amount]]
-                return [credits - amount, tasks + 1, owed], None
-            account = self._of(api_key, value)
-            left = account.balance(now_ms)
-            if amount > left:
-                raise InsufficientCredits(f"{amount} credits needed, {left} left")
-            credits, tasks, refunds = _value(account, now_ms)
+            credits, tasks, refunds = _settled(value, self.initial_credits, now_ms)
+            if amount > credits:
+                raise InsufficientCredits(f"{amount} credits needed, {credits} left")
             if refund_at is not None:
                 refunds = sorted([*refunds, [refund_at, amount]])
             return [credits - amount, tasks + 1, refunds], None
@@ -102,7 +100,7 @@ class Accounts:
         """Give back a charge now (a canceled task)."""
 
         def change(value: Any) -> tuple[Any, None]:
-            credits, tasks, refunds = _value(self._of(api_key, value), now_ms)
+            credits, tasks, refunds = _settled(value, self.initial_credits, now_ms)
             return [credits + amount, tasks, refunds], None
 
         self.store.update(KIND, api_key, change)

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
+import orjson
 import pytest
 
 from ideogram_mock.core.callbacks import CallbackDispatcher, HostPolicy
@@ -104,3 +106,30 @@ async def test_callbacks_blocked_hosts_are_journaled_not_sent_nor_retried(store:
     (attempt,) = dispatcher.journal
     assert attempt.error is not None
     assert attempt.error.startswith("blocked")
+
+
+async def test_a_slow_receivers_backlog_gets_each_callback_once(store: Store) -> None:
+    # One slot for the receiver and leases shorter than the wait for it: deliveries whose
+    # lease ends while they wait are claimed again (as another process would) but still
+    # attempted once each.
+    sent: list[str] = []
+
+    async def slow(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        sent.append(orjson.loads(body)["taskId"])
+        await anyio.sleep(0.12)
+        return 200
+
+    dispatcher = CallbackDispatcher(
+        ManualClock(store=store), lambda task_id, now, due: ("kie", Delivery({"taskId": task_id})),
+        Journal(store, "callbacks", CallbackAttempt, 100),
+        retries=0, backoff_s=1.0, timeout_s=1.0, hosts=("127.0.0.1",), sender=slow,
+        store=store, per_host=1,
+    )  # fmt: skip
+    dispatcher.lease_s = 0.2
+    for n in range(6):
+        dispatcher.schedule(f"t{n}", "http://127.0.0.1:9/cb", dispatcher.clock.now_ms())
+    with anyio.move_on_after(6 * 0.12 + 1.2):
+        await dispatcher.run()
+    assert sorted(sent) == [f"t{n}" for n in range(6)]
+    assert [a.attempt for a in dispatcher.journal] == [1] * 6
+    assert dispatcher.pending == 0

@@ -175,6 +175,21 @@ def test_a_lease_that_ends_makes_the_delivery_due_again(store: Store) -> None:
         assert again.task_id == "t1"
 
 
+def test_a_claim_renews_only_while_it_is_the_newest(store: Store) -> None:
+    store.push(0, "t1", "u", 1)
+    (claim,) = store.claim(10, lease_s=60)
+    assert store.renew(claim, 60)
+    store.settle(claim, None)
+    assert not store.renew(claim, 60)  # settled: nothing to hold
+    if store.durable:  # leases end only where processes share the queue
+        store.push(0, "t2", "u", 1)
+        (lapsed,) = store.claim(10, lease_s=-1)  # its lease ends while it waits
+        (newer,) = store.claim(10, lease_s=60)  # taken again (by any process)
+        assert not store.renew(lapsed, 60)  # the first may not start an attempt
+        assert store.renew(newer, 60)
+        assert store.claim(10, lease_s=60) == []  # renewed: held
+
+
 def test_unknown_or_unreachable_stores_are_refused_clearly(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="memory, sqlite:///PATH or redis://"):
         open_store("postgres://x")

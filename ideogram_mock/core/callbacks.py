@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import anyio
 import orjson
+from anyio.abc import TaskGroup
 
 from ideogram_mock.core.clock import Clock
 from ideogram_mock.core.dialect import Delivery
@@ -75,6 +76,10 @@ class CallbackDispatcher:
         self.timeout_s = timeout_s
         self.sender = sender
         self._wake: anyio.Event | None = None
+        # Deliveries waiting here for a free slot, by id: the newest claim of each. A lease
+        # may end while one waits (a slow receiver's backlog); claimed again, it does not
+        # start a second attempt, and the wait ends by renewing the newest claim.
+        self._waiting: dict[int, Claim] = {}
         # How long a claim holds (wall time): past it, a delivery whose process died
         # mid-attempt is due again for any process.
         self.lease_s = timeout_s * 2 + 5.0
@@ -102,9 +107,15 @@ class CallbackDispatcher:
         due = self._pop_due(self.clock.now_ms())
         if due:
             async with anyio.create_task_group() as tg:
-                for item in due:
-                    tg.start_soon(self._attempt, item)
+                self._start(tg, due)
         return len(due)
+
+    def _start(self, tg: TaskGroup, claims: list[Claim]) -> None:
+        for item in claims:
+            waiting = item.id in self._waiting
+            self._waiting[item.id] = item
+            if not waiting:
+                tg.start_soon(self._attempt, item)
 
     def _limiters(self, url: str) -> tuple[anyio.CapacityLimiter, anyio.CapacityLimiter]:
         """This loop's limit on attempts in flight, and the URL's host's share of it."""
@@ -124,10 +135,16 @@ class CallbackDispatcher:
         total, host = self._limiters(item.url)
         try:
             async with host, total:
+                # The newest claim of the delivery (taken again while this one waited), held
+                # from now for a whole attempt; gone when another process took it meanwhile.
+                item = self._waiting.pop(item.id, item)
+                if not self.store.renew(item, self.lease_s):
+                    return
                 await self._deliver(item)
         except BaseException:
             # Cancelled (a shutdown) before the attempt was settled: give the claim back, so
             # the delivery is due again at once, here or after a restart.
+            self._waiting.pop(item.id, None)
             self.store.release(item)
             raise
 
@@ -195,8 +212,7 @@ class CallbackDispatcher:
             while True:
                 self._wake = anyio.Event()
                 now = self.clock.now_ms()
-                for item in self._pop_due(now):
-                    tg.start_soon(self._attempt, item)
+                self._start(tg, self._pop_due(now))
                 next_at = self.next_due()
                 delay = float("inf") if next_at is None else max(0.0, (next_at - now) / 1000)
                 if self.store.durable:

@@ -46,6 +46,9 @@ class Claim(NamedTuple):
     task_id: str
     url: str
     attempt: int
+    # When the claim's lease ends (wall time): it also tells this claim from a later one of
+    # the same delivery (taken after this lease ended).
+    lease: float = 0.0
 
 
 class Store(Protocol):
@@ -144,6 +147,12 @@ class Store(Protocol):
     def claim(self, now_ms: int, lease_s: float) -> list[Claim]:
         """Take every delivery due by `now_ms` that no live lease holds, for `lease_s` seconds
         of wall time (a process that dies mid-attempt loses its claim when the lease ends)."""
+        ...
+
+    def renew(self, claim: Claim, lease_s: float) -> bool:
+        """Hold a claim `lease_s` seconds more from now (an attempt starts: its wait for a
+        free slot must not count against it); False when the claim is no longer this one's
+        (its lease ended and the delivery was claimed again, or it was settled)."""
         ...
 
     def settle(self, claim: Claim, retry_at_ms: int | None) -> None:

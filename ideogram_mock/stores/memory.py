@@ -142,6 +142,9 @@ class MemoryStore:
             due.append(Claim(seq, at, task_id, url, attempt))
         return due
 
+    def renew(self, claim: Claim, lease_s: float) -> bool:
+        return claim.id in self._claimed  # one process: a claim holds until it is settled
+
     def settle(self, claim: Claim, retry_at_ms: int | None) -> None:
         self._claimed.discard(claim.id)
         if retry_at_ms is not None:

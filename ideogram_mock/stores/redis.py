@@ -72,6 +72,14 @@ for _, id in ipairs(due) do
 end
 return out
 """
+# KEYS: claimed. ARGV: id, the claim's lease end, the new lease end. Only while the claim is
+# this one (its lease not ended and taken again: then it has another lease end).
+_RENEW = """
+local lease = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not lease or tonumber(lease) ~= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+return 1
+"""
 # KEYS: queue, claimed, items. ARGV: id, retry_at ('' drops it), item JSON of the retry
 _SETTLE = """
 if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
@@ -128,6 +136,7 @@ class RedisStore:
         self._evict = self._r.register_script(_EVICT)
         self._claim = self._r.register_script(_CLAIM)
         self._settle = self._r.register_script(_SETTLE)
+        self._renew = self._r.register_script(_RENEW)
         self._append = self._r.register_script(_APPEND)
         self._read = self._r.register_script(_READ)
         self._lane = Lane(self._r)
@@ -360,12 +369,18 @@ class RedisStore:
 
     def claim(self, now_ms: int, lease_s: float) -> list[Claim]:
         wall = time.time()
-        flat = self._claim(keys=self._queue_keys(), args=[now_ms, wall, wall + lease_s])
+        lease = wall + lease_s
+        flat = self._claim(keys=self._queue_keys(), args=[now_ms, wall, repr(lease)])
         claims = []
         for item_id, data in zip(flat[::2], flat[1::2], strict=True):
             due, task_id, url, attempt = orjson.loads(data)
-            claims.append(Claim(int(item_id), int(due), task_id, url, int(attempt)))
+            claims.append(Claim(int(item_id), int(due), task_id, url, int(attempt), lease))
         return sorted(claims, key=lambda c: (c.due_ms, c.id))
+
+    def renew(self, claim: Claim, lease_s: float) -> bool:
+        lease = repr(time.time() + lease_s)
+        args: list[str | int] = [claim.id, repr(claim.lease), lease]
+        return bool(self._renew(keys=[self._k("claimed")], args=args))
 
     def settle(self, claim: Claim, retry_at_ms: int | None) -> None:
         item = b""

@@ -353,7 +353,7 @@ class SqliteStore:
         def work(db: sqlite3.Connection) -> list[Claim]:
             rows = db.execute(
                 "UPDATE queue SET lease = ? WHERE due_ms <= ? AND lease < ? "
-                "RETURNING id, due_ms, task_id, url, attempt",
+                "RETURNING id, due_ms, task_id, url, attempt, lease",
                 (wall + lease_s, now_ms, wall),
             ).fetchall()
             return sorted(Claim(*row) for row in rows)
@@ -361,6 +361,15 @@ class SqliteStore:
         if self.next_due() is None:
             return []
         return self._write(work)
+
+    def renew(self, claim: Claim, lease_s: float) -> bool:
+        with self._lock:
+            return bool(
+                self._db.execute(
+                    "UPDATE queue SET lease = ? WHERE id = ? AND lease = ?",
+                    (time.time() + lease_s, claim.id, claim.lease),
+                ).rowcount
+            )
 
     def settle(self, claim: Claim, retry_at_ms: int | None) -> None:
         with self._lock:

@@ -283,6 +283,8 @@ async def test_handlers_tampered_file_link_is_403_and_unknown_is_404(kie: Kie) -
     prefix, expires, rest = url.rsplit("/", 3)[0], url.rsplit("/", 3)[1], url.rsplit("/", 3)[2:]
     tampered = "/".join([prefix, expires + "9", *rest])
     assert (await kie.client.get(tampered)).status_code == 403
+    not_ascii = "/".join([prefix, expires, "%C3%A9", rest[1]])  # é: no signature has one
+    assert (await kie.client.get(not_ascii)).status_code == 403
     assert (await kie.client.get(f"{BASE}/files/{'0' * 32}/1/s/0.png")).status_code == 404
     assert (await kie.client.get(url.replace("/0.png", "/3.png"))).status_code == 404
 

@@ -57,6 +57,7 @@ async def test_scenario_asset_links_are_signed_and_expire_after_an_hour(
     url = (await scenario.get(f"/v1/assets/{asset_id}")).json()["asset"]["url"]
     head, sig, name = url.rsplit("/", 2)
     assert (await scenario.client.get(f"{head}/{sig}0/{name}")).status_code == 403
+    assert (await scenario.client.get(f"{head}/%C3%A9/{name}")).status_code == 403  # é
     await scenario.fake.advance(3601)
     assert (await scenario.client.get(url)).status_code == 410
     fresh = (await scenario.get(f"/v1/assets/{asset_id}")).json()["asset"]["url"]

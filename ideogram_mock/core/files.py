@@ -47,7 +47,12 @@ class Files:
         return self._sign(subject, "", expires)
 
     def signed(self, subject: str, expires: int, sig: str | None) -> bool:
-        return sig is not None and hmac.compare_digest(self.sign(subject, expires), sig)
+        # (compare_digest refuses a str with non-ASCII characters: no signature has any)
+        return (
+            sig is not None
+            and sig.isascii()
+            and hmac.compare_digest(self.sign(subject, expires), sig)
+        )
 
     def url(self, task_id: str, index: int, expires_ms: int) -> str:
         name = f"{index}.{self.ext}"
@@ -81,7 +86,7 @@ class Files:
         return FileRef(task_id, int(match[1]), match[2], ascii_int(expires), sig or None)
 
     def signature_ok(self, ref: FileRef) -> bool:
-        if ref.expires is None or ref.sig is None:
+        if ref.expires is None or ref.sig is None or not ref.sig.isascii():
             return False
         expected = self._sign(ref.task_id, f"{ref.index}.{ref.ext}", ref.expires)
         return hmac.compare_digest(expected, ref.sig)

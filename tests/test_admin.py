@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -338,3 +339,33 @@ async def test_admin_serves_the_inspector_with_nothing_from_elsewhere(kie: Kie) 
     bare = await kie.unchecked.get("/_mock/ui?token=t")
     assert (bare.status_code, bare.headers["location"]) == (308, "/_mock/ui/?token=t")
     assert (await kie.control("GET", "/_mock/maintenance")).json() == {"enabled": False}
+
+
+async def test_admin_a_state_kept_by_more_providers_shows_only_the_ones_served(
+    tmp_path: Path,
+) -> None:
+    store = f"sqlite:///{tmp_path}/state.db"
+    ids: dict[str, str] = {}
+    for providers in [(), ("kie",)]:
+        fake = make_fake(make_settings(store=store, providers=providers))
+        transport = httpx.ASGITransport(app=create_app(fake=fake))
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+            if not providers:  # served with every provider: a task on two of them
+                submitted = await client.post(
+                    "/v2/ideogram-character",
+                    json={"prompt": "p", "character_reference_image": "http://127.0.0.1:9/a.png"},
+                    headers={"x-api-key": "k1"},
+                )
+                ids["segmind"] = submitted.json()["request_id"]
+                created = await client.post(
+                    "/api/v1/jobs/createTask", json=local_body(), headers=AUTH
+                )
+                ids["kie"] = created.json()["data"]["taskId"]
+                continue
+            listed = await client.get("/_mock/tasks")
+            assert listed.status_code == 200
+            assert [t["taskId"] for t in listed.json()["tasks"]] == [ids["kie"]]
+            assert (await client.get("/_mock/tasks?provider=segmind")).json()["tasks"] == []
+            assert (await client.get(f"/_mock/tasks/{ids['segmind']}")).status_code == 404
+            assert (await client.get(f"/_mock/tasks/{ids['kie']}")).status_code == 200
+        fake.store.close()

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from ideogram_mock.core import images
-from tests.conftest import BASE, Kie, local_body, make_settings, seed
+from tests.conftest import BASE, Kie, basic, local_body, make_settings, seed, segmind_body
 
 pytestmark = pytest.mark.anyio
 CATALOGUE = json.loads(
@@ -321,3 +321,35 @@ async def test_create_task_with_input_nested_too_deep_to_check_is_a_422(kie: Kie
     )
     assert response.json()["code"] == 422
     assert "nested too deeply" in response.json()["msg"]
+
+
+async def test_each_provider_reads_only_its_own_tasks(kie: Kie) -> None:
+    # One key on every provider of one fake: a task is read only through its own provider.
+    submitted = await kie.client.post(
+        "/v2/ideogram-character", json=segmind_body(), headers={"x-api-key": "k1"}
+    )
+    request_id = submitted.json()["request_id"]
+    kie_id = await kie.create_id()
+    await kie.advance(600)
+    assert (await kie.record(request_id))["msg"] == "recordInfo is null"
+    status = await kie.client.get(f"/v2/requests/{kie_id}/status", headers={"x-api-key": "k1"})
+    assert status.status_code == 404
+    job = await kie.client.get(f"/v1/jobs/{kie_id}", headers=basic("k1"))
+    assert job.status_code == 404
+    result = await kie.client.get(f"/v2/requests/{request_id}", headers={"x-api-key": "k1"})
+    output = result.json()["output"][0]
+    link = await kie.client.post("/api/v1/common/download-url", json={"url": output}, headers=AUTH)
+    assert link.json()["code"] == 422  # Segmind's file: no kie task of this key
+
+
+async def test_a_task_past_its_retention_is_gone_for_every_read_at_once(kie: Kie) -> None:
+    task_id = await kie.create_id(local_body(prompt="[mock:seconds=0] a knight"))
+    await kie.advance(1)
+    url = json.loads((await kie.record(task_id))["data"]["resultJson"])["resultUrls"][0]
+    retention = kie.fake.settings.retention_s
+    await kie.advance(retention - 1)  # the last moment it is kept
+    assert (await kie.record(task_id))["code"] == 200
+    await kie.advance(1)  # past it, though no eviction has run
+    assert (await kie.record(task_id))["msg"] == "recordInfo is null"
+    gone = await kie.client.post("/api/v1/common/download-url", json={"url": url}, headers=AUTH)
+    assert gone.json()["code"] == 422

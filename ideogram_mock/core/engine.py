@@ -9,7 +9,7 @@ import math
 import random
 import secrets
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,6 +136,12 @@ class Fake:
         self._jitter = random.Random(settings.seed + 1)
         self._result_ttl_ms = round(settings.result_ttl_s * 1000)
         self._record_delay_ms = round(settings.record_delay_s * 1000)
+        # How long each provider keeps an ended task (fake time): past it, the task is gone
+        # for every read, evicted yet or not.
+        self._kept_ms = {
+            name: round((dialect.retention_s or settings.retention_s) * 1000)
+            for name, dialect in self.dialects.items()
+        }
 
     def _secret(self) -> str:
         """The link-signing secret: the one set, else one drawn at random once per store (so
@@ -238,11 +244,10 @@ class Fake:
         longest retention (fake time); how many tasks went."""
         now = self.clock.now_ms()
         gone, longest = 0, 0.0
-        for name, dialect in self.dialects.items():
-            kept_s = dialect.retention_s or self.settings.retention_s
-            longest = max(longest, kept_s)
-            gone += self.store.evict(name, now - round(kept_s * 1000))
-        self.store.evict_blobs(now - round((longest + 86_400) * 1000))
+        for name, kept_ms in self._kept_ms.items():
+            longest = max(longest, kept_ms)
+            gone += self.store.evict(name, now - kept_ms)
+        self.store.evict_blobs(now - round(longest + 86_400_000))
         return gone
 
     def _own_file(self, url: str) -> bytes | None:
@@ -389,15 +394,22 @@ class Fake:
             return self._own_file(url)
         return await self.fetcher(url, limit)
 
-    def owned(self, account: Account, task_id: str, now_ms: int | None = None) -> Task:
-        """A task of this account, once visible (the record delay); TaskNotFound otherwise.
-        `now_ms`: the time the request already read (the clock now by default)."""
+    def owned(
+        self, account: Account, task_id: str, now_ms: int | None = None, provider: str = ""
+    ) -> Task:
+        """A task of this account (and of `provider`, when named), once visible (the record
+        delay) and while kept (its provider's retention); TaskNotFound otherwise. `now_ms`:
+        the time the request already read (the clock now by default)."""
         task = self.store.get(task_id)
+        if task is None or task.api_key != account.api_key:
+            raise TaskNotFound(task_id)
+        now = self.clock.now_ms() if now_ms is None else now_ms
+        kept_ms = self._kept_ms.get(task.provider)
         if (
-            task is None
-            or task.api_key != account.api_key
-            or (self.clock.now_ms() if now_ms is None else now_ms)
-            < task.created_ms + self._record_delay_ms
+            (provider and task.provider != provider)
+            or kept_ms is None  # a provider this process does not serve
+            or now < task.created_ms + self._record_delay_ms
+            or now > task.complete_ms + kept_ms
         ):
             raise TaskNotFound(task_id)
         return task
@@ -415,21 +427,21 @@ class Fake:
         """The account's balance now (as stored now: a charge since it was read counts)."""
         return self.accounts.balance(account.api_key, self.clock.now_ms())
 
-    def download_link(self, account: Account, url: str) -> str:
-        """A fresh short-lived link for a result file of this account's task."""
+    def download_link(self, account: Account, url: str, provider: str) -> str:
+        """A fresh short-lived link for a result file of this account's task of `provider`."""
         ref = self.files.parse(url)
         if ref is None:
             raise NotAFileUrl("The url is not a file url of this service", "url")
-        task = self.store.get(ref.task_id)
         now = self.clock.now_ms()
-        kept_until = task.complete_ms + round(self.settings.retention_s * 1000) if task else 0
+        try:
+            task = self.owned(account, ref.task_id, now, provider)
+        except TaskNotFound:
+            task = None
         if (
             task is None
-            or task.api_key != account.api_key
             or stage_at(task, now) is not Stage.SUCCEEDED
             or ref.index >= task.num_images
             or ref.ext != self.files.ext
-            or now > kept_until
         ):
             raise FileGone("The file does not exist or is no longer kept", "url")
         return self.files.url(
@@ -445,7 +457,9 @@ class Fake:
         task = self.store.get(task_id)
         if task is None or (scheduled_for is not None and scheduled_for != task.complete_ms):
             return None
-        dialect = self.dialects[task.provider]
+        dialect = self.dialects.get(task.provider)
+        if dialect is None:  # a provider this process does not serve (a restart with fewer)
+            return None
         return task.provider, dialect.callback(task, self.result_urls(task), now_ms)
 
     # ---- files ------------------------------------------------------------------------------
@@ -568,10 +582,16 @@ class Fake:
         return len(tasks)
 
     def task(self, task_id: str) -> Task:
+        """Any key's task, of a provider this process serves; TaskNotFound otherwise."""
         task = self.store.get(task_id)
-        if task is None:
+        if task is None or task.provider not in self.dialects:
             raise TaskNotFound(task_id)
         return task
+
+    def served(self) -> Iterator[Task]:
+        """Every stored task of a provider this process serves, oldest first (a state may
+        hold others': it was served with more providers)."""
+        return (task for task in self.store if task.provider in self.dialects)
 
     async def finish(self, task_id: str) -> Task:
         """Advance the clock to the moment the task ends (nothing if it has)."""

@@ -220,7 +220,7 @@ class Control:
         key, provider = params.get("apiKey"), params.get("provider")
         state, stage = params.get("state"), params.get("stage")
         tasks: list[Task] = []
-        for task in self.fake.store:
+        for task in self.fake.served():
             if (key is not None and task.api_key != key) or (
                 provider is not None and task.provider != provider
             ):

@@ -176,7 +176,7 @@ class KieApi:
             raise KieError(rejection.code, rejection.msg)
         call.task_id = params["taskId"]
         now = self.fake.clock.now_ms()  # (read once: one moment for the whole answer)
-        task = self.fake.owned(account, call.task_id, now)
+        task = self.fake.owned(account, call.task_id, now, NAME)
         return self._ended.of(
             task,
             now >= task.complete_ms,
@@ -192,4 +192,4 @@ class KieApi:
         call.fault = await self.fake.gate(NAME, "downloadUrl", call.api_key)
         account = self.fake.authenticate(call.api_key)
         self._check_body(call, body)
-        return self.fake.download_link(account, body["url"])
+        return self.fake.download_link(account, body["url"], NAME)

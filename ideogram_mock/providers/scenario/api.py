@@ -355,10 +355,7 @@ class ScenarioApi:
     def _job(self, call: Call, now_ms: int | None = None) -> Task:
         account = self._account(call)
         call.task_id = str(call.scope["path_params"]["jobId"])
-        task = self.fake.owned(account, call.task_id, now_ms)
-        if task.provider != NAME:
-            raise TaskNotFound(call.task_id)
-        return task
+        return self.fake.owned(account, call.task_id, now_ms, NAME)
 
     async def get_job(self, call: Call) -> Any:
         call.fault = await self.fake.gate(NAME, "getJob", call.api_key)

@@ -261,7 +261,7 @@ class SegmindApi:
         request_id = str(call.scope["path_params"]["requestId"])
         call.task_id = request_id
         now = self.fake.clock.now_ms()
-        task = self.fake.owned(account, request_id, now)
+        task = self.fake.owned(account, request_id, now, NAME)
         if now > task.created_ms + _RESULT_TTL_MS:
             raise TaskNotFound(request_id)
         return task, now

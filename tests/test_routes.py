@@ -90,6 +90,8 @@ async def test_front_door_keeps_a_405_and_a_404_in_the_providers_shape() -> None
         assert wrong_method.status_code == 405
         assert set(wrong_method.headers["allow"].split(", ")) == {"GET", "HEAD"}
         assert wrong_method.json() == {"code": 405, "msg": "Method not allowed", "data": None}
+        control = await http.get("/_mock/accounts/k")  # the control API's own shape
+        assert (control.status_code, control.json()) == (405, {"error": "Method not allowed"})
         missing = await http.get("/api/v1/jobs/recordInfo/", headers={"Authorization": "Bearer k"})
         assert (missing.status_code, missing.json()["code"]) == (404, 404)
         # A path parameter reaches the operation through the table as through starlette.

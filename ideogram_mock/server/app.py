@@ -49,8 +49,8 @@ def make_fake(settings: Settings | None = None, **options: Any) -> Fake:
 async def _not_found(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 404
     msg = "Not found" if status == 404 else "Method not allowed"
-    if request.url.path.startswith(("/v1/", "/v2/")):
-        # Segmind's paths: its error shape.
+    if request.url.path.startswith(("/v1/", "/v2/", "/_mock/")):
+        # Segmind's paths, or the control API's: their error shape.
         body = orjson.dumps({"error": msg})
     else:
         # kie's paths, or no provider's: the envelope most clients can read.

@@ -141,12 +141,23 @@ class CallbackDispatcher:
                 if not self.store.renew(item, self.lease_s):
                     return
                 await self._deliver(item)
+        except Exception:
+            # The fake failed (its store gone for a moment): the other attempts go on, and
+            # this delivery is due again once its claim is back (or its lease ends).
+            LOG.exception("callback attempt for %s failed in the fake", item.task_id)
+            self._give_back(item)
         except BaseException:
             # Cancelled (a shutdown) before the attempt was settled: give the claim back, so
             # the delivery is due again at once, here or after a restart.
-            self._waiting.pop(item.id, None)
-            self.store.release(item)
+            self._give_back(item)
             raise
+
+    def _give_back(self, item: Claim) -> None:
+        self._waiting.pop(item.id, None)
+        try:
+            self.store.release(item)
+        except Exception:  # its lease ends anyway
+            LOG.exception("could not give back the claim on %s's callback", item.task_id)
 
     async def _deliver(self, item: Claim) -> None:
         now_ms = self.clock.now_ms()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import anyio
@@ -29,6 +32,9 @@ from ideogram_mock.server.spec import CONTROL, Operation, load_spec
 from ideogram_mock.settings import Settings
 from ideogram_mock.stores import open_store
 
+log = logging.getLogger("ideogram_mock")
+# The first pause before a failed background job starts again.
+RESTART_PAUSE_S = 0.5
 # Served even with the control API off: result files, health and the specs.
 PUBLIC_OPS = ("downloadFile", "health", "openapiDocument")
 
@@ -59,6 +65,24 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     if isinstance(exc, HTTPException) and exc.headers:
         response.headers.update(exc.headers)  # 405 carries Allow (RFC 9110)
     return response
+
+
+async def _kept(job: Callable[[], Awaitable[None]], name: str) -> None:
+    """Run a background job for the app's whole life: when it fails (its store gone for a
+    moment), log why and start it again after a pause (doubling to 30 s while it keeps
+    failing), instead of ending the other jobs with it and leaving the server answering
+    without them."""
+    pause = RESTART_PAUSE_S
+    while True:
+        started = time.monotonic()
+        try:
+            await job()
+        except Exception:
+            if time.monotonic() - started > 60:
+                pause = RESTART_PAUSE_S  # it ran a good while: a new failure, not the same
+            log.exception("the %s failed; starting it again in %g s", name, pause)
+        await anyio.sleep(pause)
+        pause = min(pause * 2, 30.0)
 
 
 async def _flush_logs() -> None:
@@ -115,12 +139,13 @@ def create_app(settings: Settings | None = None, *, fake: Fake | None = None) ->
         try:
             async with anyio.create_task_group() as tg:
                 if fake.clock.mode != "manual":
-                    tg.start_soon(fake.dispatcher.run)
-                tg.start_soon(WATCH.run)  # times out request bodies that never arrive
+                    tg.start_soon(_kept, fake.dispatcher.run, "callback dispatcher")
+                # (times out request bodies that never arrive)
+                tg.start_soon(_kept, WATCH.run, "body timeout sweeper")
                 if fake.store.durable:
-                    tg.start_soon(_flush_journals, fake)
+                    tg.start_soon(_kept, partial(_flush_journals, fake), "journal flusher")
                 if logs.SINK is not None:
-                    tg.start_soon(_flush_logs)
+                    tg.start_soon(_kept, _flush_logs, "log flusher")
                 yield
                 tg.cancel_scope.cancel()
         finally:

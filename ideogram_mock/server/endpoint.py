@@ -149,10 +149,16 @@ class ProviderEndpoint(RawEndpoint):
         call = Call(scope, receive, self.op, self._api_key(scope))
         task_id = None if self._names_task is None else self._names_task(scope)
         holding = self.fake.holding(call.api_key, task_id)
-        waiting = holding.start()  # the request's documents, read ahead
         try:
+            waiting = holding.start()  # the request's documents, read ahead
             if waiting is not None:
                 await waiting
+        except Exception:  # the store failed: the provider's answer to a failure of its own
+            log.exception("reading ahead for %s failed", self.op.operation_id)
+            holding.__exit__()
+            await self._send(call, self.dialect.internal_error(), started, send)
+            return
+        try:
             await self._serve(call, started, send)
         finally:
             holding.__exit__()
@@ -180,6 +186,9 @@ class ProviderEndpoint(RawEndpoint):
         except Exception:
             log.exception("unexpected error in %s", self.op.operation_id)
             answer = self.dialect.internal_error()
+        await self._send(call, answer, started, send)
+
+    async def _send(self, call: Call, answer: Answer, started: float, send: Send) -> None:
         self._journal(call, answer.status, answer.code, started)
         headers = [
             (b"content-type", answer.content_type),
@@ -191,6 +200,12 @@ class ProviderEndpoint(RawEndpoint):
         await send({"type": "http.response.body", "body": answer.body})
 
     def _journal(self, call: Call, status: int, code: int | None, started: float) -> None:
+        try:
+            self._record(call, status, code, started)
+        except Exception:  # (the store failed: the answer goes out all the same)
+            log.exception("journaling a request to %s failed", self.op.operation_id)
+
+    def _record(self, call: Call, status: int, code: int | None, started: float) -> None:
         journal = self.fake.requests
         sink = logs.SINK
         if sink is not None:

@@ -37,5 +37,20 @@ class JournalBuffer:
             pending, self._pending = self._pending, {}
             self._count = 0
             self._since = time.monotonic()
-        for journal, entries in pending.items():
-            self._write(journal, entries, self._keep[journal])
+        waiting = list(pending.items())
+        for n, (journal, entries) in enumerate(waiting):
+            try:
+                self._write(journal, entries, self._keep[journal])
+            except BaseException:
+                self._put_back(waiting[n:])
+                raise
+
+    def _put_back(self, unwritten: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
+        """Entries a write failed to store go back before those added since, for the next
+        flush (at most as many as each journal keeps: the oldest would be trimmed anyway)."""
+        with self._lock:
+            for journal, entries in unwritten:
+                merged = entries + self._pending.get(journal, [])
+                kept = merged[max(0, len(merged) - self._keep[journal]) :]
+                self._count += len(kept) - len(self._pending.get(journal, []))
+                self._pending[journal] = kept

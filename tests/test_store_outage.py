@@ -1,0 +1,131 @@
+"""While the store fails (a real Redis server stopped under the fake, a journal write that
+fails): every answer is the provider's own failure, and the background jobs carry on."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from ideogram_mock.core.callbacks import CallbackDispatcher
+from ideogram_mock.core.clock import ManualClock
+from ideogram_mock.core.dialect import Delivery
+from ideogram_mock.core.journal import CallbackAttempt, Journal
+from ideogram_mock.server import app as app_module
+from ideogram_mock.server.app import create_app, make_fake
+from ideogram_mock.stores.buffer import JournalBuffer
+from ideogram_mock.stores.memory import MemoryStore
+from ideogram_mock.testing.redis_server import redis_server
+from tests.conftest import BASE, local_body, make_settings
+
+pytestmark = pytest.mark.anyio
+AUTH = {"Authorization": "Bearer k1"}
+
+
+async def test_a_store_gone_mid_run_gets_each_providers_own_failure_not_a_bare_500() -> None:
+    with redis_server() as url:
+        fake = make_fake(make_settings(store=url))
+        transport = httpx.ASGITransport(app=create_app(fake=fake))
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+            created = await client.post("/api/v1/jobs/createTask", json=local_body(), headers=AUTH)
+            task_id = created.json()["data"]["taskId"]
+    # (the server is stopped: every store call now fails at once, connection refused)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+        record = await client.get(f"/api/v1/jobs/recordInfo?taskId={task_id}", headers=AUTH)
+        assert (record.status_code, record.json()["code"]) == (200, 500)
+        create = await client.post("/api/v1/jobs/createTask", json=local_body(), headers=AUTH)
+        assert create.json() == {"code": 500, "msg": "Internal server error", "data": None}
+        status = await client.get("/v2/requests/r1/status", headers={"x-api-key": "k1"})
+        assert (status.status_code, status.json()) == (500, {"error": "Internal server error"})
+        job = await client.get("/v1/jobs/j1", headers={"Authorization": "Basic azE6cw=="})
+        assert (job.status_code, job.json()) == (500, {"message": "Internal server error"})
+
+
+async def test_a_failed_background_job_is_started_again_and_the_others_go_on(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(app_module, "RESTART_PAUSE_S", 0.01)
+    runs: list[str] = []
+    ticks: list[int] = []
+
+    async def flaky() -> None:
+        runs.append("run")
+        if len(runs) < 3:
+            raise ConnectionError("store gone")
+        await anyio.sleep_forever()
+
+    async def steady() -> None:
+        while True:
+            ticks.append(1)
+            await anyio.sleep(0.01)
+
+    with caplog.at_level(logging.ERROR, logger="ideogram_mock"):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(app_module._kept, flaky, "flaky job")
+            tg.start_soon(app_module._kept, steady, "steady job")
+            await anyio.sleep(0.3)
+            tg.cancel_scope.cancel()
+    assert runs == ["run"] * 3  # failed twice, then kept running
+    assert len(ticks) > 5  # the other job never stopped
+    assert [r.getMessage() for r in caplog.records].count(
+        "the flaky job failed; starting it again in 0.01 s"
+    ) == 1
+
+
+def test_journal_entries_a_failed_write_did_not_store_are_written_by_the_next_flush() -> None:
+    written: list[tuple[str, list[Any]]] = []
+    failing = [True]
+
+    def write(journal: str, entries: Sequence[tuple[Any, ...]], keep: int) -> None:
+        if failing[0]:
+            raise ConnectionError("store gone")
+        written.append((journal, list(entries)))
+
+    buffer = JournalBuffer(write)
+    for n in range(3):
+        buffer.add("requests", (n,), keep=4)
+    with pytest.raises(ConnectionError):
+        buffer.flush()
+    buffer.add("requests", (3,), keep=4)
+    failing[0] = False
+    buffer.flush()
+    assert written == [("requests", [(0,), (1,), (2,), (3,)])]  # oldest first
+    written.clear()
+    failing[0] = True
+    for n in range(10):
+        buffer.add("journal", (n,), keep=4)
+    with pytest.raises(ConnectionError):
+        buffer.flush()
+    failing[0] = False
+    buffer.flush()
+    assert written == [("journal", [(6,), (7,), (8,), (9,)])]  # no more than it keeps
+
+
+async def test_an_attempt_the_fake_fails_leaves_its_delivery_due_and_the_others_delivered() -> None:
+    store = MemoryStore()
+    sent: list[str] = []
+
+    def delivery_for(task_id: str, now: int, due: int | None) -> tuple[str, Delivery] | None:
+        if task_id == "broken":
+            raise ConnectionError("store gone")
+        return "kie", Delivery({"taskId": task_id})
+
+    async def sender(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        sent.append(url)
+        return 200
+
+    dispatcher = CallbackDispatcher(
+        ManualClock(store=store), delivery_for, Journal(store, "callbacks", CallbackAttempt, 10),
+        retries=1, backoff_s=1.0, timeout_s=1.0, hosts=("127.0.0.1",), sender=sender,
+        store=store,
+    )  # fmt: skip
+    dispatcher.schedule("broken", "http://127.0.0.1:9/a", 0)
+    dispatcher.schedule("fine", "http://127.0.0.1:9/b", 0)
+    assert await dispatcher.deliver_due() == 2
+    assert sent == ["http://127.0.0.1:9/b"]
+    assert dispatcher.pending == 1  # the broken one is due again, not lost
+    assert dispatcher.next_due() == 0

@@ -13,10 +13,13 @@ from typing import Any
 import pytest
 
 from ideogram_mock.core.engine import EVICT_EVERY
+from ideogram_mock.core.errors import InvalidInput
 from ideogram_mock.core.tasks import Failure, Task, Timeline
+from ideogram_mock.providers.kie.api import order_of as kie_order
+from ideogram_mock.server.app import make_fake
 from ideogram_mock.stores import open_store
 from ideogram_mock.stores.base import UNCHANGED, Store, StoreUnavailable
-from tests.conftest import Kie, make_settings, store_url
+from tests.conftest import Kie, local_body, make_settings, store_url
 
 
 def _task(n: int, provider: str = "kie", complete_ms: int = 1_000, **changes: Any) -> Task:
@@ -173,6 +176,38 @@ def test_a_lease_that_ends_makes_the_delivery_due_again(store: Store) -> None:
     if store.durable:
         (again,) = store.claim(10, lease_s=60)
         assert again.task_id == "t1"
+
+
+def test_a_replace_on_condition_keeps_the_first_of_two_changes(store: Store) -> None:
+    store.add(_task(1, complete_ms=1_000))
+    store.replace(_task(1, complete_ms=400, canceled=True), if_ends_at=1_000)
+    with pytest.raises(KeyError):  # a second change made from the same old copy
+        store.replace(_task(1, complete_ms=500, canceled=True), if_ends_at=1_000)
+    stored = store.get("t1")
+    assert stored is not None and stored.complete_ms == 400
+    with pytest.raises(KeyError):
+        store.replace(_task(9), if_ends_at=1_000)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+async def test_two_processes_cancelling_one_task_end_and_refund_it_once(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = store_url(kind, tmp_path, request)
+    one, two = (make_fake(make_settings(store=url)) for _ in range(2))
+    try:
+        account = one.authenticate("k")
+        task = await one.create_task(account, kie_order(local_body()))
+        seen_by_two = two.task(task.task_id)  # both read it running
+        charged = one.credit(account)
+        one.cancel(one.task(task.task_id))
+        with pytest.raises(InvalidInput, match="already ended"):
+            two.cancel(seen_by_two)
+        assert two.credit(account) == charged + task.credits  # refunded once
+    finally:
+        one.store.close()
+        two.store.close()
 
 
 def test_a_claim_renews_only_while_it_is_the_newest(store: Store) -> None:

@@ -546,7 +546,7 @@ class Fake:
         if stage_at(task, now).terminal:
             raise InvalidInput(f"task {task.task_id} has already ended", "taskId")
         ended = task.ended_at(now, canceled=True)
-        self.store.replace(ended)
+        self._replace(task, ended)
         if task.failure is None:
             self.accounts.refund(task.api_key, task.credits, now)
         return ended
@@ -560,13 +560,21 @@ class Fake:
         failed = task.ended_at(
             now, failure=self.dialects[task.provider].wording.failure(), edit=None
         )
-        self.store.replace(failed)
+        self._replace(task, failed)
         if task.failure is None:  # a failing task's refund is already due at its end
             self.accounts.refund(task.api_key, task.credits, now)
         if task.callback_url:
             # The delivery queued for the old end finds the task ended elsewhen and is dropped.
             self.dispatcher.schedule(task.task_id, task.callback_url, now)
         return failed
+
+    def _replace(self, task: Task, ended: Task) -> None:
+        """Store a running task's early end, unless another process ended it first (then the
+        task has already ended, as that process answered: only one end, one refund)."""
+        try:
+            self.store.replace(ended, if_ends_at=task.complete_ms)
+        except KeyError:
+            raise InvalidInput(f"task {task.task_id} has already ended", "taskId") from None
 
     def forget_account(self, api_key: str) -> int:
         """Forget a key as though it never called: its account, tasks (their ids are never

@@ -71,8 +71,10 @@ class Store(Protocol):
 
     def get(self, task_id: str) -> Task | None: ...
 
-    def replace(self, task: Task) -> None:
-        """Store a changed copy of a stored task (a cancel); KeyError if there is none."""
+    def replace(self, task: Task, if_ends_at: int | None = None) -> None:
+        """Store a changed copy of a stored task (a cancel); KeyError if there is none, or
+        when `if_ends_at` is given and the stored task no longer ends then (another process
+        changed it first: of two cancels of one task, one wins)."""
         ...
 
     def remove(self, task_id: str) -> None:

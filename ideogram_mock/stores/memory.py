@@ -42,9 +42,12 @@ class MemoryStore:
     def get(self, task_id: str) -> Task | None:
         return self._tasks.get(task_id)
 
-    def replace(self, task: Task) -> None:
-        if task.task_id not in self._tasks:
+    def replace(self, task: Task, if_ends_at: int | None = None) -> None:
+        stored = self._tasks.get(task.task_id)
+        if stored is None:
             raise KeyError(f"no task {task.task_id}")
+        if if_ends_at is not None and stored.complete_ms != if_ends_at:
+            raise KeyError(f"task {task.task_id} changed")
         self._tasks[task.task_id] = task
 
     def remove(self, task_id: str) -> None:

@@ -29,11 +29,15 @@ try:
 except ImportError:  # pragma: no cover - the extra is not installed
     redis = None  # type: ignore[assignment]
 
-# KEYS: tasks, task-order, ends:<provider>. ARGV: id, data, complete_ms, replace?
+# KEYS: tasks, task-order, ends:<provider>. ARGV: id, data, complete_ms, replace?, the end
+# the stored task must have for a replace ('' for any)
 _PUT_TASK = """
 local exists = redis.call('HEXISTS', KEYS[1], ARGV[1])
 if ARGV[4] == '1' then
   if exists == 0 then return 0 end
+  if ARGV[5] ~= '' and tonumber(redis.call('ZSCORE', KEYS[3], ARGV[1])) ~= tonumber(ARGV[5]) then
+    return 0
+  end
 else
   if exists == 1 then return 0 end
   local n = redis.call('HINCRBY', KEYS[4], 'task-order', 1)
@@ -157,7 +161,7 @@ class RedisStore:
                 if data is not None:
                     yield task_from_bytes(data)
 
-    def _put(self, task: Task, replace: bool) -> bool:
+    def _put(self, task: Task, replace: bool, if_ends_at: int | None = None) -> bool:
         held.take(held.PREFETCHED_TASK, task.task_id)  # read ahead, now out of date
         keys = [
             self._k("tasks"),
@@ -166,7 +170,8 @@ class RedisStore:
             self._k("counters"),
         ]
         args: list[str | bytes | int] = [
-            task.task_id, task_to_bytes(task), task.complete_ms, "1" if replace else "0"
+            task.task_id, task_to_bytes(task), task.complete_ms, "1" if replace else "0",
+            "" if if_ends_at is None else if_ends_at,
         ]  # fmt: skip
         return bool(self._put_task(keys=keys, args=args))
 
@@ -180,9 +185,9 @@ class RedisStore:
             data = self._r.hget(self._k("tasks"), task_id)
         return None if data is None else task_from_bytes(data)
 
-    def replace(self, task: Task) -> None:
-        if not self._put(task, replace=True):
-            raise KeyError(f"no task {task.task_id}")
+    def replace(self, task: Task, if_ends_at: int | None = None) -> None:
+        if not self._put(task, replace=True, if_ends_at=if_ends_at):
+            raise KeyError(f"no task {task.task_id}, or it changed")
 
     def remove(self, task_id: str) -> None:
         task = self.get(task_id)  # (takes a task read ahead)

@@ -145,16 +145,17 @@ class SqliteStore:
         self._decoded[task_id] = (data, task)
         return task
 
-    def replace(self, task: Task) -> None:
+    def replace(self, task: Task, if_ends_at: int | None = None) -> None:
         held.take(held.PREFETCHED_TASK, task.task_id)  # read ahead, now out of date
         with self._lock:
             self._forget()
             changed = self._db.execute(
-                "UPDATE tasks SET complete_ms = ?, data = ? WHERE id = ?",
-                (task.complete_ms, task_to_bytes(task), task.task_id),
+                "UPDATE tasks SET complete_ms = ?, data = ? "
+                "WHERE id = ? AND (? IS NULL OR complete_ms = ?)",
+                (task.complete_ms, task_to_bytes(task), task.task_id, if_ends_at, if_ends_at),
             ).rowcount
         if not changed:
-            raise KeyError(f"no task {task.task_id}")
+            raise KeyError(f"no task {task.task_id}, or it changed")
 
     def remove(self, task_id: str) -> None:
         held.take(held.PREFETCHED_TASK, task_id)

@@ -369,3 +369,21 @@ async def test_admin_a_state_kept_by_more_providers_shows_only_the_ones_served(
             assert (await client.get(f"/_mock/tasks/{ids['segmind']}")).status_code == 404
             assert (await client.get(f"/_mock/tasks/{ids['kie']}")).status_code == 200
         fake.store.close()
+
+
+async def test_admin_whole_floats_are_kept_and_answered_as_integers(kie: Kie) -> None:
+    put = await kie.control("PUT", "/_mock/accounts/k1", json={"credits": 100.0})
+    assert put.content == b'{"apiKey":"k1","credits":100,"tasks":0}'
+    credit = await kie.client.get("/api/v1/chat/credit", headers=AUTH)
+    assert b'"data":100}' in credit.content
+    rule = await kie.control(
+        "POST", "/_mock/faults", json={"endpoint": "credit", "code": 429, "times": 2.0}
+    )
+    assert (rule.json()["times"], rule.json()["remaining"]) == (2, 2)
+    assert b'"times":2,' in rule.content
+    for times in (1e20, 2**70):
+        refused = await kie.control(
+            "POST", "/_mock/faults", json={"endpoint": "credit", "code": 429, "times": times}
+        )
+        assert refused.status_code == 422
+        assert refused.json()["field"] == "times"

@@ -72,6 +72,20 @@ def control_error(status: int, message: str, field: str | None = None) -> Respon
     return json_response(orjson.dumps(payload), status)
 
 
+def _whole_numbers(value: Any) -> Any:
+    """A body with its whole floats as integers (`"credits": 100.0` is the spec's integer
+    100): kept and answered as the integers they are, not as `100.0`. (Only those a double
+    holds exactly.)"""
+    kind = type(value)
+    if kind is float:
+        return int(value) if value.is_integer() and abs(value) <= 2**53 else value
+    if kind is dict:
+        return {key: _whole_numbers(item) for key, item in value.items()}
+    if kind is list:
+        return [_whole_numbers(item) for item in value]
+    return value
+
+
 def task_view(fake: Fake, task: Task) -> dict[str, Any]:
     """A task as the control API shows it: the core's view, in its provider's state names."""
     dialect = fake.dialects[task.provider]
@@ -187,7 +201,7 @@ class Control:
                     except (TypeError, ValueError, KeyError, AttributeError):
                         pass  # a body too far off for the domain to read: the spec's words
                 raise ControlError(422, rejection.msg, rejection.field or None)
-        return body
+        return _whole_numbers(body)
 
     def _clock(self, delivered: int | None = None) -> dict[str, Any]:
         now = self.fake.clock.now_ms()

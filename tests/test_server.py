@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import socket
 import subprocess
 import sys
 import tempfile
@@ -165,6 +166,13 @@ def test_server_dropped_connection_is_a_transport_error(manual: RunningServer) -
         with pytest.raises(httpx.TransportError):
             client.get("/api/v1/chat/credit", headers=AUTH)
         assert client.get("/api/v1/chat/credit", headers=AUTH).json()["code"] == 200
+        client.post("/_mock/faults", json={"endpoint": "credit", "kind": "drop"})
+        host, port = manual.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as conn:
+            conn.sendall(
+                b"GET /api/v1/chat/credit HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\n\r\n"
+            )
+            assert conn.recv(65536) == b""  # closed without a status line
         entries = client.get("/_mock/requests").json()["requests"]
     assert entries[0]["fault"].endswith(":drop")
 

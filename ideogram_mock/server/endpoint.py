@@ -20,9 +20,10 @@ from ideogram_mock.server import logs
 from ideogram_mock.server.httpio import BodyTimeout, query
 from ideogram_mock.server.logs import key_hash
 from ideogram_mock.server.spec import Operation
+from ideogram_mock.server.writes import HANG_UP
 
 log = logging.getLogger("ideogram_mock")
-DROP_HEADERS = [(b"content-length", b"64"), (b"content-type", b"application/json")]
+DROP_HEADERS = [(b"content-length", b"64"), (b"content-type", b"application/json"), HANG_UP]
 GATEWAY_PAGE = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
@@ -106,7 +107,8 @@ def _task_named_by(op: Operation) -> Callable[[Scope], str | None] | None:
 
 async def hang_up(send: Send) -> None:
     """Close the connection without an answer: a promised body that never comes makes the
-    server close it."""
+    server close it, and the head's mark keeps the fake's server from sending even that
+    (`writes.HANG_UP`; in-process, the transport raises on the missing body)."""
     await send({"type": "http.response.start", "status": 200, "headers": DROP_HEADERS})
 
 

@@ -19,6 +19,10 @@ from collections.abc import Iterable
 from typing import Any
 
 Buffer = bytes | bytearray | memoryview
+# A header that marks an answer's head as a hang-up (see `endpoint.hang_up`): a held head
+# with it is never sent, so the client sees the connection closed without a byte.
+HANG_UP = (b"x-ideogram-mock-hang-up", b"1")
+_HANG_UP_LINE = b"\r\n" + HANG_UP[0] + b": " + HANG_UP[1] + b"\r\n"
 # Up to this size a write is copied after the one held and both go out as one buffer (cheaper
 # for the loop than two); a larger one goes out beside it, uncopied.
 _JOINED = 64 * 1024
@@ -81,6 +85,9 @@ class HeldWrites:
         self._real.write_eof()
 
     def close(self) -> None:
+        held = self._held
+        if held is not None and _HANG_UP_LINE in held:
+            self._held = None  # a hang-up: its head is closed on, not sent
         self.flush()
         self._real.close()
 

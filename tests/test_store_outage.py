@@ -5,22 +5,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import pytest
 
-from ideogram_mock.core.callbacks import CallbackDispatcher
+from ideogram_mock.core.callbacks import CallbackDispatcher, NotServedHere
 from ideogram_mock.core.clock import ManualClock
 from ideogram_mock.core.dialect import Delivery
 from ideogram_mock.core.journal import CallbackAttempt, Journal
 from ideogram_mock.server import app as app_module
 from ideogram_mock.server.app import create_app, make_fake
+from ideogram_mock.stores import open_store
 from ideogram_mock.stores.buffer import JournalBuffer
 from ideogram_mock.stores.memory import MemoryStore
 from ideogram_mock.testing.redis_server import redis_server
-from tests.conftest import BASE, local_body, make_settings
+from tests.conftest import BASE, local_body, make_settings, store_url
 
 pytestmark = pytest.mark.anyio
 AUTH = {"Authorization": "Bearer k1"}
@@ -87,7 +89,7 @@ def test_journal_entries_a_failed_write_did_not_store_are_written_by_the_next_fl
 
     buffer = JournalBuffer(write)
     for n in range(3):
-        buffer.add("requests", (n,), keep=4)
+        buffer.add("requests", (n,), keep=4)  # (a flush due here fails without raising)
     with pytest.raises(ConnectionError):
         buffer.flush()
     buffer.add("requests", (3,), keep=4)
@@ -96,16 +98,16 @@ def test_journal_entries_a_failed_write_did_not_store_are_written_by_the_next_fl
     assert written == [("requests", [(0,), (1,), (2,), (3,)])]  # oldest first
     written.clear()
     failing[0] = True
-    for n in range(10):
+    for n in range(100):  # (past a batch: the flush `add` makes fails, and is not raised)
         buffer.add("journal", (n,), keep=4)
     with pytest.raises(ConnectionError):
         buffer.flush()
     failing[0] = False
     buffer.flush()
-    assert written == [("journal", [(6,), (7,), (8,), (9,)])]  # no more than it keeps
+    assert written == [("journal", [(96,), (97,), (98,), (99,)])]  # no more than it keeps
 
 
-async def test_an_attempt_the_fake_fails_leaves_its_delivery_due_and_the_others_delivered() -> None:
+async def test_an_attempt_the_fake_fails_counts_as_failed_and_the_others_are_delivered() -> None:
     store = MemoryStore()
     sent: list[str] = []
 
@@ -123,9 +125,45 @@ async def test_an_attempt_the_fake_fails_leaves_its_delivery_due_and_the_others_
         retries=1, backoff_s=1.0, timeout_s=1.0, hosts=("127.0.0.1",), sender=sender,
         store=store,
     )  # fmt: skip
-    dispatcher.schedule("broken", "http://127.0.0.1:9/a", 0)
-    dispatcher.schedule("fine", "http://127.0.0.1:9/b", 0)
+    now = dispatcher.clock.now_ms()
+    dispatcher.schedule("broken", "http://127.0.0.1:9/a", now)
+    dispatcher.schedule("fine", "http://127.0.0.1:9/b", now)
     assert await dispatcher.deliver_due() == 2
     assert sent == ["http://127.0.0.1:9/b"]
-    assert dispatcher.pending == 1  # the broken one is due again, not lost
-    assert dispatcher.next_due() == 0
+    assert dispatcher.pending == 1  # the broken one is kept, not lost
+    assert dispatcher.next_due() == now + 1000  # after its backoff, never again at once
+    assert await dispatcher.deliver_due() == 0
+    dispatcher.clock.advance(1)
+    assert await dispatcher.deliver_due() == 1  # its one retry
+    assert dispatcher.pending == 0  # then dropped, as a receiver's failures would be
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+async def test_a_callback_of_a_provider_not_served_here_is_left_to_one_that_serves_it(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    store = open_store(store_url(kind, tmp_path, request))
+    sent: list[str] = []
+
+    def not_here(task_id: str, now: int, due: int | None) -> tuple[str, Delivery] | None:
+        raise NotServedHere("segmind")
+
+    async def sender(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        sent.append(url)
+        return 200
+
+    try:
+        dispatcher = CallbackDispatcher(
+            ManualClock(store=store), not_here, Journal(store, "callbacks", CallbackAttempt, 10),
+            retries=1, backoff_s=1.0, timeout_s=1.0, hosts=("127.0.0.1",), sender=sender,
+            store=store,
+        )  # fmt: skip
+        dispatcher.lease_s = 0.05
+        dispatcher.schedule("t1", "http://127.0.0.1:9/a", dispatcher.clock.now_ms())
+        assert await dispatcher.deliver_due() == 1
+        assert (sent, dispatcher.pending) == ([], 1)  # neither sent nor dropped
+        await anyio.sleep(0.1)  # its claim lapses: due again for any process
+        (again,) = store.claim(dispatcher.clock.now_ms(), 60)
+        assert (again.task_id, again.attempt) == ("t1", 1)
+    finally:
+        store.close()

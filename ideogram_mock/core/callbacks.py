@@ -27,9 +27,16 @@ __all__ = ["CallbackDispatcher", "HostPolicy", "Sender"]
 LOG = logging.getLogger("ideogram_mock.callbacks")
 # How often a process sharing a durable store looks for deliveries others queued.
 DURABLE_POLL_S = 0.5
+# How long the dispatcher waits to look again when looking for due deliveries failed.
+STORE_RETRY_S = 1.0
 # What a provider's delivery is for a task at a moment (and, for a first attempt, the end it
 # was scheduled for); None once the task is forgotten or its end has moved.
 DeliveryFor = Callable[[str, int, "int | None"], "tuple[str, Delivery] | None"]
+
+
+class NotServedHere(Exception):
+    """The delivery's task is of a provider this process does not serve (its state was kept
+    by one serving more): left to a process that does (its claim lapses)."""
 
 
 class Sender(Protocol):
@@ -132,32 +139,50 @@ class CallbackDispatcher:
     async def _attempt(self, item: Claim) -> None:
         """One delivery, within the limits: a host's share first (a receiver that hangs or
         fails holds at most `per_host` slots, so it cannot starve another's), then the total."""
-        total, host = self._limiters(item.url)
         try:
+            total, host = self._limiters(item.url)
             async with host, total:
                 # The newest claim of the delivery (taken again while this one waited), held
                 # from now for a whole attempt; gone when another process took it meanwhile.
-                item = self._waiting.pop(item.id, item)
-                if not self.store.renew(item, self.lease_s):
+                renewed = self.store.renew(self._waiting.pop(item.id, item), self.lease_s)
+                if renewed is None:
                     return
+                item = renewed
                 await self._deliver(item)
+        except NotServedHere:
+            self._waiting.pop(item.id, None)  # (its claim lapses, for a process serving it)
         except Exception:
-            # The fake failed (its store gone for a moment): the other attempts go on, and
-            # this delivery is due again once its claim is back (or its lease ends).
-            LOG.exception("callback attempt for %s failed in the fake", item.task_id)
-            self._give_back(item)
+            # The fake failed, not the receiver (its store gone for a moment): the other
+            # attempts go on, and this one counts as a failed attempt (retried after its
+            # backoff while retries are left), never due again at once.
+            self._waiting.pop(item.id, None)
+            retry_at = self._retry_at(item.attempt)
+            LOG.exception(
+                "callback attempt %d for %s failed in the fake; %s", item.attempt, item.task_id,
+                "dropped" if retry_at is None else f"retried at {retry_at}",
+            )  # fmt: skip
+            try:
+                self.store.settle(item, retry_at)
+            except Exception:  # its lease ends all the same
+                LOG.exception("could not settle the callback of %s", item.task_id)
         except BaseException:
             # Cancelled (a shutdown) before the attempt was settled: give the claim back, so
             # the delivery is due again at once, here or after a restart.
-            self._give_back(item)
+            newest = self._waiting.pop(item.id, item)
+            try:
+                self.store.release(newest)
+            except Exception:  # its lease ends all the same
+                LOG.exception("could not give back the callback of %s", item.task_id)
             raise
 
-    def _give_back(self, item: Claim) -> None:
-        self._waiting.pop(item.id, None)
-        try:
-            self.store.release(item)
-        except Exception:  # its lease ends anyway
-            LOG.exception("could not give back the claim on %s's callback", item.task_id)
+    def _retry_at(self, attempt: int) -> int | None:
+        """When a failed attempt's delivery is tried again; None when no retry is left."""
+        if attempt > self.retries:
+            return None
+        # Backoff from the attempt's end: a slow failure does not make the retry immediate.
+        # (at most about 31 years: a moment past it would not fit a 64-bit millisecond)
+        delay_ms: int = round(min(self.backoff_s * 1000 * 2.0 ** (attempt - 1), 1e12))
+        return self.clock.now_ms() + delay_ms
 
     async def _deliver(self, item: Claim) -> None:
         now_ms = self.clock.now_ms()
@@ -189,12 +214,18 @@ class CallbackDispatcher:
         ok = status is not None and 200 <= status < 300
         if not ok and error is None:
             error = f"HTTP {status}"
-        self.journal.append(
-            CallbackAttempt(
-                provider, item.task_id, item.url, item.attempt, now_ms, ok, status, latency, error,
-                headers, body,
-            )
-        )  # fmt: skip
+        # Settled first: once sent, a failure below (the journal's store) cannot send it again.
+        retry_at = None if ok or blocked else self._retry_at(item.attempt)
+        self.store.settle(item, retry_at)
+        try:
+            self.journal.append(
+                CallbackAttempt(
+                    provider, item.task_id, item.url, item.attempt, now_ms, ok, status, latency,
+                    error, headers, body,
+                )
+            )  # fmt: skip
+        except Exception:
+            LOG.exception("journaling the callback attempt for %s failed", item.task_id)
         if LOG.isEnabledFor(logging.INFO):
             event = {
                 "provider": provider, "taskId": item.task_id, "url": item.url,
@@ -202,13 +233,6 @@ class CallbackDispatcher:
                 "latencyMs": round(latency, 2), "error": error,
             }  # fmt: skip
             LOG.info("callback", extra={"event": event})
-        retry_at = None
-        if not ok and not blocked and item.attempt <= self.retries:
-            # Backoff from the attempt's end: a slow failure does not make the retry immediate.
-            # (at most about 31 years: a moment past it would not fit a 64-bit millisecond)
-            delay_ms = round(min(self.backoff_s * 1000 * 2 ** (item.attempt - 1), 1e12))
-            retry_at = self.clock.now_ms() + delay_ms
-        self.store.settle(item, retry_at)
         if retry_at is not None:
             self._poke()
 
@@ -222,10 +246,15 @@ class CallbackDispatcher:
         async with anyio.create_task_group() as tg:
             while True:
                 self._wake = anyio.Event()
-                now = self.clock.now_ms()
-                self._start(tg, self._pop_due(now))
-                next_at = self.next_due()
-                delay = float("inf") if next_at is None else max(0.0, (next_at - now) / 1000)
+                try:
+                    now = self.clock.now_ms()
+                    self._start(tg, self._pop_due(now))
+                    next_at = self.next_due()
+                except Exception:  # (the store gone for a moment: attempts in flight go on)
+                    LOG.exception("looking for due callbacks failed; again in %g s", STORE_RETRY_S)
+                    delay = STORE_RETRY_S
+                else:
+                    delay = float("inf") if next_at is None else max(0.0, (next_at - now) / 1000)
                 if self.store.durable:
                     # Another process may queue deliveries (or die holding a claim): look again.
                     delay = min(delay, DURABLE_POLL_S)

@@ -18,7 +18,7 @@ import anyio
 from ideogram_mock.core import images
 from ideogram_mock.core.accounts import KIND as ACCOUNT_KIND
 from ideogram_mock.core.accounts import Account, Accounts
-from ideogram_mock.core.callbacks import CallbackDispatcher, Sender
+from ideogram_mock.core.callbacks import CallbackDispatcher, NotServedHere, Sender
 from ideogram_mock.core.clock import KEY as CLOCK_KEY
 from ideogram_mock.core.clock import KIND as CLOCK_KIND
 from ideogram_mock.core.clock import Clock, make_clock
@@ -254,7 +254,7 @@ class Fake:
         """The bytes behind a result URL of this fake, when it names a finished image."""
         ref = self.files.parse(url)
         task = self.store.get(ref.task_id) if ref else None
-        if ref is None or task is None or task.failure is not None:
+        if ref is None or task is None or task.failure is not None or not self.kept(task):
             return None
         if self.clock.now_ms() < task.complete_ms or ref.index >= task.num_images:
             return None
@@ -404,15 +404,20 @@ class Fake:
         if task is None or task.api_key != account.api_key:
             raise TaskNotFound(task_id)
         now = self.clock.now_ms() if now_ms is None else now_ms
-        kept_ms = self._kept_ms.get(task.provider)
         if (
             (provider and task.provider != provider)
-            or kept_ms is None  # a provider this process does not serve
             or now < task.created_ms + self._record_delay_ms
-            or now > task.complete_ms + kept_ms
+            or not self.kept(task, now)
         ):
             raise TaskNotFound(task_id)
         return task
+
+    def kept(self, task: Task, now_ms: int | None = None) -> bool:
+        """Whether a stored task is still there for reads: of a provider this process serves,
+        and not past that provider's retention (evicted yet or not)."""
+        kept_ms = self._kept_ms.get(task.provider)
+        now = self.clock.now_ms() if now_ms is None else now_ms
+        return kept_ms is not None and now <= task.complete_ms + kept_ms
 
     def stage(self, task: Task, now_ms: int | None = None) -> Stage:
         return stage_at(task, self.clock.now_ms() if now_ms is None else now_ms)
@@ -453,13 +458,13 @@ class Fake:
     ) -> tuple[str, Delivery] | None:
         """The callback of a task, in its provider's words; None once the task is forgotten,
         or for a first attempt scheduled for an end the task no longer has (it was failed
-        early, and its delivery rescheduled)."""
+        early, and its delivery rescheduled). NotServedHere for a provider not served."""
         task = self.store.get(task_id)
         if task is None or (scheduled_for is not None and scheduled_for != task.complete_ms):
             return None
         dialect = self.dialects.get(task.provider)
         if dialect is None:  # a provider this process does not serve (a restart with fewer)
-            return None
+            raise NotServedHere(task.provider)
         return task.provider, dialect.callback(task, self.result_urls(task), now_ms)
 
     # ---- files ------------------------------------------------------------------------------
@@ -488,6 +493,7 @@ class Fake:
             or stage_at(task, now) is not Stage.SUCCEEDED
             or ref.index >= task.num_images
             or ref.ext != self.files.ext
+            or not self.kept(task, now)
         ):
             raise FileMissing("no such file")
         if not self.files.signature_ok(ref):

@@ -160,6 +160,9 @@ class ProviderEndpoint(RawEndpoint):
             holding.__exit__()
             await self._send(call, self.dialect.internal_error(), started, send)
             return
+        except BaseException:  # (cancelled: no hold outlives its request)
+            holding.__exit__()
+            raise
         try:
             await self._serve(call, started, send)
         finally:

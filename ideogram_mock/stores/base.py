@@ -151,18 +151,21 @@ class Store(Protocol):
         of wall time (a process that dies mid-attempt loses its claim when the lease ends)."""
         ...
 
-    def renew(self, claim: Claim, lease_s: float) -> bool:
+    def renew(self, claim: Claim, lease_s: float) -> Claim | None:
         """Hold a claim `lease_s` seconds more from now (an attempt starts: its wait for a
-        free slot must not count against it); False when the claim is no longer this one's
-        (its lease ended and the delivery was claimed again, or it was settled)."""
+        free slot must not count against it): the claim with its new lease, or None when the
+        claim is no longer this one (its lease ended and the delivery was claimed again, or
+        it was settled)."""
         ...
 
     def settle(self, claim: Claim, retry_at_ms: int | None) -> None:
-        """An attempt is over: drop the delivery, or queue its next attempt."""
+        """An attempt is over: drop the delivery, or queue its next attempt (nothing when the
+        claim is no longer this one: the delivery is another claim's now)."""
         ...
 
     def release(self, claim: Claim) -> None:
-        """Give a claim back unsettled (an attempt cut short): the delivery is due again."""
+        """Give a claim back unsettled (an attempt cut short): the delivery is due again
+        (unless the claim is no longer this one)."""
         ...
 
     def next_due(self) -> int | None: ...

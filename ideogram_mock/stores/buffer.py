@@ -3,6 +3,7 @@ per 64 entries, or per 0.2 s), not one per request; `flush` writes what is waiti
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -12,6 +13,7 @@ from typing import Any
 Writer = Callable[[str, Sequence[tuple[Any, ...]], int], None]
 BATCH = 64
 PERIOD_S = 0.2
+LOG = logging.getLogger("ideogram_mock")
 
 
 class JournalBuffer:
@@ -22,6 +24,7 @@ class JournalBuffer:
         self._count = 0
         self._since = time.monotonic()
         self._lock = threading.Lock()
+        self._failing = False  # the last write failed (logged once until one succeeds)
 
     def add(self, journal: str, entry: tuple[Any, ...], keep: int) -> None:
         with self._lock:
@@ -30,7 +33,16 @@ class JournalBuffer:
             self._count += 1
             due = self._count >= BATCH or time.monotonic() - self._since >= PERIOD_S
         if due:
-            self.flush()
+            # (a write that fails here keeps the entries for the next flush: the request or
+            # callback that added one is not failed for it)
+            try:
+                self.flush()
+            except Exception:
+                if not self._failing:
+                    LOG.exception("writing journal entries failed; they wait for the next try")
+                self._failing = True
+            else:
+                self._failing = False
 
     def flush(self) -> None:
         with self._lock:

@@ -145,8 +145,9 @@ class MemoryStore:
             due.append(Claim(seq, at, task_id, url, attempt))
         return due
 
-    def renew(self, claim: Claim, lease_s: float) -> bool:
-        return claim.id in self._claimed  # one process: a claim holds until it is settled
+    def renew(self, claim: Claim, lease_s: float) -> Claim | None:
+        # (one process: a claim holds until it is settled)
+        return claim if claim.id in self._claimed else None
 
     def settle(self, claim: Claim, retry_at_ms: int | None) -> None:
         self._claimed.discard(claim.id)

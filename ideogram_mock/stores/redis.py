@@ -84,9 +84,12 @@ if not lease or tonumber(lease) ~= tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 return 1
 """
-# KEYS: queue, claimed, items. ARGV: id, retry_at ('' drops it), item JSON of the retry
+# KEYS: queue, claimed, items. ARGV: id, retry_at ('' drops it), item JSON of the retry, the
+# claim's lease end (only while the claim is this one)
 _SETTLE = """
-if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
+local lease = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not lease or tonumber(lease) ~= tonumber(ARGV[4]) then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
 if ARGV[2] == '' then
   redis.call('HDEL', KEYS[3], ARGV[1])
 else
@@ -382,21 +385,23 @@ class RedisStore:
             claims.append(Claim(int(item_id), int(due), task_id, url, int(attempt), lease))
         return sorted(claims, key=lambda c: (c.due_ms, c.id))
 
-    def renew(self, claim: Claim, lease_s: float) -> bool:
-        lease = repr(time.time() + lease_s)
-        args: list[str | int] = [claim.id, repr(claim.lease), lease]
-        return bool(self._renew(keys=[self._k("claimed")], args=args))
+    def renew(self, claim: Claim, lease_s: float) -> Claim | None:
+        lease = time.time() + lease_s
+        args: list[str | int] = [claim.id, repr(claim.lease), repr(lease)]
+        renewed = self._renew(keys=[self._k("claimed")], args=args)
+        return claim._replace(lease=lease) if renewed else None
 
     def settle(self, claim: Claim, retry_at_ms: int | None) -> None:
         item = b""
         if retry_at_ms is not None:
             item = orjson.dumps([retry_at_ms, claim.task_id, claim.url, claim.attempt + 1])
         retry = "" if retry_at_ms is None else str(retry_at_ms)
-        self._settle(keys=self._queue_keys(), args=[claim.id, retry, item])
+        self._settle(keys=self._queue_keys(), args=[claim.id, retry, item, repr(claim.lease)])
 
     def release(self, claim: Claim) -> None:
         item = orjson.dumps([claim.due_ms, claim.task_id, claim.url, claim.attempt])
-        self._settle(keys=self._queue_keys(), args=[claim.id, claim.due_ms, item])
+        args: list[str | int | bytes] = [claim.id, claim.due_ms, item, repr(claim.lease)]
+        self._settle(keys=self._queue_keys(), args=args)
 
     def next_due(self) -> int | None:
         first = self._r.zrange(self._k("queue"), 0, 0, withscores=True)

@@ -363,28 +363,35 @@ class SqliteStore:
             return []
         return self._write(work)
 
-    def renew(self, claim: Claim, lease_s: float) -> bool:
+    # (A claim is this one while the queue row has its lease end: every change below is on
+    # that condition, so a claim whose lease ended never touches the one taken after it.)
+    def renew(self, claim: Claim, lease_s: float) -> Claim | None:
+        lease = time.time() + lease_s
         with self._lock:
-            return bool(
-                self._db.execute(
-                    "UPDATE queue SET lease = ? WHERE id = ? AND lease = ?",
-                    (time.time() + lease_s, claim.id, claim.lease),
-                ).rowcount
-            )
+            renewed = self._db.execute(
+                "UPDATE queue SET lease = ? WHERE id = ? AND lease = ?",
+                (lease, claim.id, claim.lease),
+            ).rowcount
+        return claim._replace(lease=lease) if renewed else None
 
     def settle(self, claim: Claim, retry_at_ms: int | None) -> None:
         with self._lock:
             if retry_at_ms is None:
-                self._db.execute("DELETE FROM queue WHERE id = ?", (claim.id,))
+                self._db.execute(
+                    "DELETE FROM queue WHERE id = ? AND lease = ?", (claim.id, claim.lease)
+                )
             else:
                 self._db.execute(
-                    "UPDATE queue SET due_ms = ?, attempt = attempt + 1, lease = 0 WHERE id = ?",
-                    (retry_at_ms, claim.id),
+                    "UPDATE queue SET due_ms = ?, attempt = attempt + 1, lease = 0 "
+                    "WHERE id = ? AND lease = ?",
+                    (retry_at_ms, claim.id, claim.lease),
                 )
 
     def release(self, claim: Claim) -> None:
         with self._lock:
-            self._db.execute("UPDATE queue SET lease = 0 WHERE id = ?", (claim.id,))
+            self._db.execute(
+                "UPDATE queue SET lease = 0 WHERE id = ? AND lease = ?", (claim.id, claim.lease)
+            )
 
     def next_due(self) -> int | None:
         row = self._one("SELECT min(due_ms) FROM queue WHERE lease < ?", (time.time(),))

@@ -142,7 +142,7 @@ class Handle(abc.ABC):
     @property
     def tasks(self) -> list[TaskView]:
         """Every task, oldest first, as the control API shows them."""
-        return self._do(lambda: [_view(self.fake, t) for t in self.fake.store])
+        return self._do(lambda: [_view(self.fake, t) for t in self.fake.served()])
 
     def task(self, task_id: str) -> TaskView:
         with _refusals():

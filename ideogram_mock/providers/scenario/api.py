@@ -193,7 +193,12 @@ class ScenarioApi:
         if not suffix or index is None:
             return None
         task = self.fake.store.get(f"job_{suffix}")
-        if task is None or task.provider != NAME or index >= task.num_images:
+        if (
+            task is None
+            or task.provider != NAME
+            or index >= task.num_images
+            or not self.fake.kept(task)
+        ):
             return None
         return task, index
 

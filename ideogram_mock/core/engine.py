@@ -404,10 +404,12 @@ class Fake:
         if task is None or task.api_key != account.api_key:
             raise TaskNotFound(task_id)
         now = self.clock.now_ms() if now_ms is None else now_ms
+        kept_ms = self._kept_ms.get(task.provider)  # (`kept`, inline: every poll runs this)
         if (
-            (provider and task.provider != provider)
+            kept_ms is None
+            or (provider and task.provider != provider)
             or now < task.created_ms + self._record_delay_ms
-            or not self.kept(task, now)
+            or now > task.complete_ms + kept_ms
         ):
             raise TaskNotFound(task_id)
         return task

@@ -206,50 +206,47 @@ class ProviderEndpoint(RawEndpoint):
 
     def _journal(self, call: Call, status: int, code: int | None, started: float) -> None:
         try:
-            self._record(call, status, code, started)
+            journal = self.fake.requests
+            sink = logs.SINK
+            if sink is not None:
+                kept_for, head = self._log_head
+                if kept_for is not sink:
+                    fixed = {
+                        "provider": self.dialect.name,
+                        "operation": self.op.operation_id,
+                        "method": self.op.method,
+                    }
+                    head = sink.head("request", fixed)
+                    self._log_head = (sink, head)
+                sink.emit_after(
+                    head,
+                    {
+                        "path": call.scope["path"],
+                        "key": key_hash(call.api_key),
+                        "taskId": call.task_id,
+                        "status": status,
+                        "code": code,
+                        "fault": call.fault,
+                        "warning": call.warning,
+                        # (to 0.01 ms: int() and a division cost a third of round(x, 2))
+                        "latencyMs": int((time.perf_counter() - started) * 100_000 + 0.5) / 100,
+                    },
+                )
+            journal.append(
+                RequestEntry(
+                    0,  # the journal numbers its entries
+                    self.fake.clock.now_ms(),
+                    self.dialect.name,
+                    call.op.method,
+                    call.scope["path"],
+                    call.op.operation_id,
+                    call.api_key,
+                    status,
+                    code,
+                    call.task_id,
+                    call.fault,
+                    call.warning,
+                )
+            )
         except Exception:  # (the store failed: the answer goes out all the same)
             log.exception("journaling a request to %s failed", self.op.operation_id)
-
-    def _record(self, call: Call, status: int, code: int | None, started: float) -> None:
-        journal = self.fake.requests
-        sink = logs.SINK
-        if sink is not None:
-            kept_for, head = self._log_head
-            if kept_for is not sink:
-                fixed = {
-                    "provider": self.dialect.name,
-                    "operation": self.op.operation_id,
-                    "method": self.op.method,
-                }
-                head = sink.head("request", fixed)
-                self._log_head = (sink, head)
-            sink.emit_after(
-                head,
-                {
-                    "path": call.scope["path"],
-                    "key": key_hash(call.api_key),
-                    "taskId": call.task_id,
-                    "status": status,
-                    "code": code,
-                    "fault": call.fault,
-                    "warning": call.warning,
-                    # (to 0.01 ms: int() and a division cost a third of round(x, 2))
-                    "latencyMs": int((time.perf_counter() - started) * 100_000 + 0.5) / 100,
-                },
-            )
-        journal.append(
-            RequestEntry(
-                0,  # the journal numbers its entries
-                self.fake.clock.now_ms(),
-                self.dialect.name,
-                call.op.method,
-                call.scope["path"],
-                call.op.operation_id,
-                call.api_key,
-                status,
-                code,
-                call.task_id,
-                call.fault,
-                call.warning,
-            )
-        )

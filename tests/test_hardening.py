@@ -310,3 +310,23 @@ def test_a_loop_run_in_turn_with_another_on_one_thread_keeps_its_sweeper() -> No
     finally:
         first.close()
         other.close()
+
+
+def test_a_request_head_that_never_fully_arrives_is_closed_and_others_are_served() -> None:
+    with running_server(Settings(body_timeout_s=0.5, port=0)) as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        idle = socket.create_connection((host, int(port)), timeout=10)  # never sends
+        trickle = socket.create_connection((host, int(port)), timeout=10)
+        trickle.sendall(b"GET /health HTTP/1.1\r\nHo")  # a head that stops halfway
+        started = time.monotonic()
+        with socket.create_connection((host, int(port)), timeout=10) as busy:  # kept alive
+            while time.monotonic() - started < 2.5:  # busy well past the timeout
+                busy.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert busy.recv(65536).startswith(b"HTTP/1.1 200")
+                time.sleep(0.2)
+            for conn in (idle, trickle):
+                assert conn.recv(100) == b""  # closed, without a byte
+                assert time.monotonic() - started < 5
+                conn.close()
+            busy.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert busy.recv(65536).startswith(b"HTTP/1.1 200")  # never cut: it moved on

@@ -41,20 +41,36 @@ ADOPT_WAIT_S = 5.0
 # Workers that share a listening socket (`--workers`) each take at most this many a turn, so
 # that a burst spreads over them instead of going to whichever woke first.
 SHARED_PER_TURN = 32
+# A request head must arrive whole within this (the default; `serve` uses --body-timeout),
+# looked at every HEAD_SWEEP_S.
+HEAD_TIMEOUT_S = 10.0
+HEAD_SWEEP_S = 0.5
+_UNKNOWN = object()  # (an attribute another protocol class does not have)
 
 
 class EagerServer(uvicorn.Server):
     """uvicorn's server, accepting eagerly on the sockets it is given (`run(sockets=...)`);
     without sockets, with TLS, or on a loop that cannot adopt an accepted socket, as uvicorn
     does. `shared`: other processes accept on the same sockets (`--workers`; see
-    `SHARED_PER_TURN`). Each connection it accepts sends an answer in one write (`writes.py`)."""
+    `SHARED_PER_TURN`). Each connection it accepts sends an answer in one write (`writes.py`).
+    A connection whose request head has not fully arrived within `head_timeout_s` is closed
+    (see `_sweep_heads`)."""
 
     _listening: list[socket.socket]
     _adopting: set[asyncio.Task[None]]
 
-    def __init__(self, config: uvicorn.Config, shared: bool = False) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        shared: bool = False,
+        head_timeout_s: float = HEAD_TIMEOUT_S,
+    ) -> None:
         super().__init__(config)
         self.shared = shared
+        self.head_timeout_s = head_timeout_s
+        # Connections seen waiting for a request head: the request they were at, and since when.
+        self._heads: dict[object, tuple[object, float]] = {}
+        self._head_timer: asyncio.TimerHandle | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         loop = asyncio.get_running_loop()
@@ -87,6 +103,38 @@ class EagerServer(uvicorn.Server):
         for sock in self._listening:
             sock.setblocking(False)
             loop.add_reader(sock.fileno(), self._accept, loop, sock, protocol)
+        self._head_timer = loop.call_later(HEAD_SWEEP_S, self._sweep_heads, loop)
+
+    def _sweep_heads(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Close each connection that has waited longer than `head_timeout_s` for a request
+        head to arrive whole: one that never sends, or sends its headers a byte at a time
+        (uvicorn times out only a kept-alive connection between requests, and a body is
+        timed out by `BodyWatch`). No cost per request: a sweep a second looks at uvicorn's
+        own state (no request in flight, no keep-alive timer armed: bytes of a head came, or
+        none yet) and at whether the connection moved on to a new request since."""
+        now = loop.time()
+        seen = self._heads
+        live = self.server_state.connections
+        for conn in live:
+            cycle = getattr(conn, "cycle", _UNKNOWN)
+            waiting = getattr(conn, "timeout_keep_alive_task", _UNKNOWN) is None and (
+                cycle is None or getattr(cycle, "response_complete", False)
+            )
+            if not waiting:
+                seen.pop(conn, None)
+                continue
+            first = seen.get(conn)
+            if first is None or first[0] is not cycle:
+                seen[conn] = (cycle, now)
+            elif now - first[1] > self.head_timeout_s:
+                del seen[conn]
+                transport = getattr(conn, "transport", None)
+                if transport is not None:
+                    transport.close()
+        for gone in [c for c in seen if c not in live]:
+            del seen[gone]
+        if not self.should_exit:
+            self._head_timer = loop.call_later(HEAD_SWEEP_S, self._sweep_heads, loop)
 
     def _accept(
         self,
@@ -137,6 +185,8 @@ class EagerServer(uvicorn.Server):
         """Stop accepting first, let the connections already accepted reach uvicorn (so that
         it tells them to close too), then shut down as uvicorn does (closing the sockets)."""
         loop = asyncio.get_running_loop()
+        if self._head_timer is not None:
+            self._head_timer.cancel()
         listening, self._listening = self._listening, []
         for sock in listening:
             if sock.fileno() != -1:

@@ -211,7 +211,8 @@ def _serve_parser(sub: Any) -> None:
         "--body-timeout",
         type=float,
         dest="body_timeout_s",
-        help="seconds a request body may take to arrive in full; a slower one is dropped",
+        help="seconds a request head, and then its body, may take to arrive in full; a slower "
+        "one is dropped (the connection closed)",
     )
     p.add_argument(
         "--store",
@@ -355,7 +356,7 @@ def serve(args: argparse.Namespace) -> int:
     gc.collect()
     gc.freeze()
     config = uvicorn.Config(app, log_level=args.log_level, lifespan="on", access_log=False)
-    EagerServer(config).run(sockets=[sock])
+    EagerServer(config, head_timeout_s=settings.body_timeout_s).run(sockets=[sock])
     return 0
 
 
@@ -395,12 +396,18 @@ def _die_with_parent() -> None:
     libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+def worker_settings() -> Settings:
+    """The settings the supervisor handed its workers (in a worker process)."""
+    settings: Settings = pickle.loads(base64.b64decode(os.environ[WORKER_SETTINGS]))
+    return settings
+
+
 def worker_app() -> Any:
     """One worker's app (uvicorn calls this in each worker process)."""
     from ideogram_mock.server.app import create_app
 
     _die_with_parent()
-    settings = pickle.loads(base64.b64decode(os.environ[WORKER_SETTINGS]))
+    settings = worker_settings()
     fmt, _, quiet = os.environ.get(WORKER_LOG, "json:0").partition(":")
     logs.configure(fmt, quiet == "1")
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())

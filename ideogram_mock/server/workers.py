@@ -21,7 +21,10 @@ class EagerProcess(multiprocess.Process):
     @property
     def server(self) -> uvicorn.Server:
         if self._server is None:
-            self._server = EagerServer(config=self.config, shared=True)
+            from ideogram_mock.server.cli import worker_settings  # (in the worker process)
+
+            timeout = worker_settings().body_timeout_s
+            self._server = EagerServer(config=self.config, shared=True, head_timeout_s=timeout)
         return self._server
 
 

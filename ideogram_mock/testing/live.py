@@ -61,7 +61,8 @@ def start_server(
     app = create_app(fake=fake)
     served: ASGIApp = wrap(app) if wrap is not None else app
     config = uvicorn.Config(served, log_level="warning", lifespan="on", access_log=False)
-    server = EagerServer(config)  # served as `serve` serves (see server/accept.py, writes.py)
+    # (served as `serve` serves: see server/accept.py, writes.py)
+    server = EagerServer(config, head_timeout_s=settings.body_timeout_s)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="ideogram-mock", daemon=True
     )

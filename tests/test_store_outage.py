@@ -167,3 +167,52 @@ async def test_a_callback_of_a_provider_not_served_here_is_left_to_one_that_serv
         assert (again.task_id, again.attempt) == ("t1", 1)
     finally:
         store.close()
+
+
+class _SettleFailsOnce(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    def settle(self, claim: Any, retry_at_ms: int | None) -> None:
+        if not self.failed:
+            self.failed = True
+            raise ConnectionError("store gone")
+        super().settle(claim, retry_at_ms)
+
+
+async def test_a_sent_callback_the_store_failed_to_settle_is_journaled_and_not_sent_again() -> None:
+    store = _SettleFailsOnce()
+    sent: list[str] = []
+
+    async def sender(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        sent.append(url)
+        return 200
+
+    dispatcher = CallbackDispatcher(
+        ManualClock(store=store),
+        lambda task_id, now, due: ("kie", Delivery({"taskId": task_id})),
+        Journal(store, "callbacks", CallbackAttempt, 10),
+        retries=3, backoff_s=1.0, timeout_s=1.0, hosts=("127.0.0.1",), sender=sender,
+        store=store,
+    )  # fmt: skip
+    dispatcher.schedule("t1", "http://127.0.0.1:9/a", dispatcher.clock.now_ms())
+    assert await dispatcher.deliver_due() == 1
+    for _ in range(5):
+        dispatcher.clock.advance(60)
+        await dispatcher.deliver_due()
+    assert len(sent) == 1  # no retry was queued for it
+    assert [(a.attempt, a.ok) for a in dispatcher.journal] == [(1, True)]
+
+
+def test_a_failing_journal_store_is_tried_once_a_period_not_at_every_entry() -> None:
+    tries: list[int] = []
+
+    def write(journal: str, entries: Sequence[tuple[Any, ...]], keep: int) -> None:
+        tries.append(len(entries))
+        raise ConnectionError("store gone")
+
+    buffer = JournalBuffer(write)
+    for n in range(1000):  # many batches' worth, well within one period
+        buffer.add("requests", (n,), keep=100)
+    assert len(tries) <= 2  # the first full batch, and at most one more once the period passed

@@ -214,9 +214,14 @@ class CallbackDispatcher:
         ok = status is not None and 200 <= status < 300
         if not ok and error is None:
             error = f"HTTP {status}"
-        # Settled first: once sent, a failure below (the journal's store) cannot send it again.
+        # Settled first, and its outcome kept whatever fails below: a store failure now can at
+        # worst let the claim's lease end (the delivery is then due again: at least once),
+        # never decide the attempt again nor leave it out of the journal.
         retry_at = None if ok or blocked else self._retry_at(item.attempt)
-        self.store.settle(item, retry_at)
+        try:
+            self.store.settle(item, retry_at)
+        except Exception:
+            LOG.exception("could not settle the callback of %s; its claim lapses", item.task_id)
         try:
             self.journal.append(
                 CallbackAttempt(

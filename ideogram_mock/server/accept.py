@@ -112,10 +112,16 @@ class EagerServer(uvicorn.Server):
         timed out by `BodyWatch`). No cost per request: a sweep a second looks at uvicorn's
         own state (no request in flight, no keep-alive timer armed: bytes of a head came, or
         none yet) and at whether the connection moved on to a new request since."""
-        now = loop.time()
+        try:
+            self._close_slow_heads(loop.time())
+        finally:  # (whatever one connection did, the sweeps go on)
+            if not self.should_exit:
+                self._head_timer = loop.call_later(HEAD_SWEEP_S, self._sweep_heads, loop)
+
+    def _close_slow_heads(self, now: float) -> None:
         seen = self._heads
         live = self.server_state.connections
-        for conn in live:
+        for conn in list(live):  # (a close may change the set)
             cycle = getattr(conn, "cycle", _UNKNOWN)
             waiting = getattr(conn, "timeout_keep_alive_task", _UNKNOWN) is None and (
                 cycle is None or getattr(cycle, "response_complete", False)
@@ -133,8 +139,6 @@ class EagerServer(uvicorn.Server):
                     transport.close()
         for gone in [c for c in seen if c not in live]:
             del seen[gone]
-        if not self.should_exit:
-            self._head_timer = loop.call_later(HEAD_SWEEP_S, self._sweep_heads, loop)
 
     def _accept(
         self,

@@ -47,6 +47,8 @@ class HeldWrites:
         held = self._held
         if held is None:
             if self._through or self._real.is_closing() or not data:
+                if type(data) is bytes and _HANG_UP_LINE in data:  # a hang-up head: not sent
+                    return
                 self._real.write(data)  # (and its errors, as they would have been)
                 return
             # (a caller may reuse its buffer once write returns: hold bytes of our own)

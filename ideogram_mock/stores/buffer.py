@@ -31,7 +31,9 @@ class JournalBuffer:
             self._pending.setdefault(journal, []).append(entry)
             self._keep[journal] = keep
             self._count += 1
-            due = self._count >= BATCH or time.monotonic() - self._since >= PERIOD_S
+            # (after a failed write, the next try waits for the period, not every request)
+            since = time.monotonic() - self._since
+            due = since >= PERIOD_S or (self._count >= BATCH and not self._failing)
         if due:
             # (a write that fails here keeps the entries for the next flush: the request or
             # callback that added one is not failed for it)

@@ -15,7 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
+from ideogram_mock.core.callbacks import CallbackDispatcher, DeliveryFor, Sender
+from ideogram_mock.core.clock import ManualClock
+from ideogram_mock.core.dialect import Delivery
 from ideogram_mock.core.engine import Fake
+from ideogram_mock.core.journal import CallbackAttempt, Journal
 from ideogram_mock.kit.conformance import Conformance
 from ideogram_mock.server.app import create_app, make_fake
 from ideogram_mock.settings import Settings
@@ -125,6 +129,28 @@ def _test_store() -> str:
     return "memory"
 
 
+def kie_delivery(task_id: str, now_ms: int, due_ms: int | None) -> tuple[str, Delivery]:
+    return "kie", Delivery({"taskId": task_id})
+
+
+def make_dispatcher(
+    store: Store,
+    sender: Sender,
+    delivery_for: DeliveryFor = kie_delivery,
+    *,
+    retries: int = 2,
+    backoff_s: float = 1.0,
+    **options: Any,
+) -> CallbackDispatcher:
+    """A callback dispatcher over `store` on a manual clock, sending to loopback through
+    `sender` (1 s timeout); `options` go to CallbackDispatcher (per_host, …)."""
+    return CallbackDispatcher(
+        ManualClock(store=store), delivery_for, Journal(store, "callbacks", CallbackAttempt, 100),
+        retries=retries, backoff_s=backoff_s, timeout_s=1.0, hosts=("127.0.0.1",),
+        sender=sender, store=store, **options,
+    )  # fmt: skip
+
+
 def fresh(settings: Settings) -> Settings:
     """The settings with a store of their own (settings made once for many tests would
     otherwise share one durable store)."""
@@ -170,6 +196,14 @@ def store_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
 @pytest.fixture(params=STORE_KINDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """Each kind of store, empty (the same behaviour is asked of all of them)."""
+    opened = open_store(store_url(request.param, tmp_path, request))
+    yield opened
+    opened.close()
+
+
+@pytest.fixture(params=[kind for kind in STORE_KINDS if kind != "memory"])
+def durable_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Each kind of store that processes share (leases end only there), empty."""
     opened = open_store(store_url(request.param, tmp_path, request))
     yield opened
     opened.close()

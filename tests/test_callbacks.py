@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -8,14 +7,10 @@ import orjson
 import pytest
 
 from ideogram_mock.core.callbacks import CallbackDispatcher, HostPolicy
-from ideogram_mock.core.clock import ManualClock
-from ideogram_mock.core.dialect import Delivery
-from ideogram_mock.core.journal import CallbackAttempt, Journal
 from ideogram_mock.providers.kie.dialect import signature
 from ideogram_mock.settings import MAX_RETRIES, MAX_SECONDS
-from ideogram_mock.stores import open_store
 from ideogram_mock.stores.base import Store
-from tests.conftest import store_url
+from tests.conftest import make_dispatcher
 
 pytestmark = pytest.mark.anyio
 
@@ -48,14 +43,7 @@ def _dispatcher(
             raise result
         return result
 
-    journal = Journal(store, "callbacks", CallbackAttempt, 100)
-    dispatcher = CallbackDispatcher(
-        ManualClock(store=store), lambda task_id, now, due: ("kie", Delivery({"taskId": task_id})),
-        journal,
-        retries=retries, backoff_s=backoff_s, timeout_s=1.0,
-        hosts=("127.0.0.1",), sender=sender, store=store,
-    )  # fmt: skip
-    return dispatcher, sent
+    return make_dispatcher(store, sender, retries=retries, backoff_s=backoff_s), sent
 
 
 async def test_callbacks_due_deliveries_only_and_retry_on_failure(store: Store) -> None:
@@ -111,14 +99,11 @@ async def test_callbacks_blocked_hosts_are_journaled_not_sent_nor_retried(store:
     assert attempt.error.startswith("blocked")
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "redis"])
-async def test_a_slow_receivers_backlog_gets_each_callback_once(
-    kind: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
+async def test_a_slow_receivers_backlog_gets_each_callback_once(durable_store: Store) -> None:
     # One slot for the receiver and leases shorter than the wait for it: deliveries whose
     # lease ends while they wait are claimed again (as another process would) but still
     # attempted once each. (Durable stores: only their leases end.)
-    store = open_store(store_url(kind, tmp_path, request))
+    store = durable_store
     sent: list[str] = []
 
     async def slow(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
@@ -126,26 +111,17 @@ async def test_a_slow_receivers_backlog_gets_each_callback_once(
         await anyio.sleep(0.2)
         return 200
 
-    try:
-        dispatcher = CallbackDispatcher(
-            ManualClock(store=store),
-            lambda task_id, now, due: ("kie", Delivery({"taskId": task_id})),
-            Journal(store, "callbacks", CallbackAttempt, 100),
-            retries=0, backoff_s=1.0, timeout_s=1.0, hosts=("127.0.0.1",), sender=slow,
-            store=store, per_host=1,
-        )  # fmt: skip
-        dispatcher.lease_s = 0.6  # three attempts' time: the later ones' leases end waiting
-        for n in range(6):
-            dispatcher.schedule(f"t{n}", "http://127.0.0.1:9/cb", dispatcher.clock.now_ms())
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(dispatcher.run)
-            with anyio.move_on_after(6 * 0.2 + 3.0):
-                while dispatcher.pending:
-                    await anyio.sleep(0.05)
-            await anyio.sleep(0.3)  # (time for a second attempt, were there one)
-            tg.cancel_scope.cancel()
-        assert sorted(sent) == [f"t{n}" for n in range(6)]
-        assert [a.attempt for a in dispatcher.journal] == [1] * 6
-        assert dispatcher.pending == 0
-    finally:
-        store.close()
+    dispatcher = make_dispatcher(store, slow, retries=0, per_host=1)
+    dispatcher.lease_s = 0.6  # three attempts' time: the later ones' leases end waiting
+    for n in range(6):
+        dispatcher.schedule(f"t{n}", "http://127.0.0.1:9/cb", dispatcher.clock.now_ms())
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(dispatcher.run)
+        with anyio.move_on_after(6 * 0.2 + 3.0):
+            while dispatcher.pending:
+                await anyio.sleep(0.05)
+        await anyio.sleep(0.3)  # (time for a second attempt, were there one)
+        tg.cancel_scope.cancel()
+    assert sorted(sent) == [f"t{n}" for n in range(6)]
+    assert [a.attempt for a in dispatcher.journal] == [1] * 6
+    assert dispatcher.pending == 0

@@ -5,24 +5,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import pytest
 
-from ideogram_mock.core.callbacks import CallbackDispatcher, NotServedHere
-from ideogram_mock.core.clock import ManualClock
+from ideogram_mock.core.callbacks import NotServedHere
 from ideogram_mock.core.dialect import Delivery
-from ideogram_mock.core.journal import CallbackAttempt, Journal
 from ideogram_mock.server import app as app_module
 from ideogram_mock.server.app import create_app, make_fake
-from ideogram_mock.stores import open_store
+from ideogram_mock.stores.base import Store
 from ideogram_mock.stores.buffer import JournalBuffer
 from ideogram_mock.stores.memory import MemoryStore
 from ideogram_mock.testing.redis_server import redis_server
-from tests.conftest import BASE, local_body, make_settings, store_url
+from tests.conftest import BASE, local_body, make_dispatcher, make_settings
 
 pytestmark = pytest.mark.anyio
 AUTH = {"Authorization": "Bearer k1"}
@@ -120,11 +117,7 @@ async def test_an_attempt_the_fake_fails_counts_as_failed_and_the_others_are_del
         sent.append(url)
         return 200
 
-    dispatcher = CallbackDispatcher(
-        ManualClock(store=store), delivery_for, Journal(store, "callbacks", CallbackAttempt, 10),
-        retries=1, backoff_s=1.0, timeout_s=1.0, hosts=("127.0.0.1",), sender=sender,
-        store=store,
-    )  # fmt: skip
+    dispatcher = make_dispatcher(store, sender, delivery_for, retries=1)
     now = dispatcher.clock.now_ms()
     dispatcher.schedule("broken", "http://127.0.0.1:9/a", now)
     dispatcher.schedule("fine", "http://127.0.0.1:9/b", now)
@@ -138,11 +131,10 @@ async def test_an_attempt_the_fake_fails_counts_as_failed_and_the_others_are_del
     assert dispatcher.pending == 0  # then dropped, as a receiver's failures would be
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "redis"])
 async def test_a_callback_of_a_provider_not_served_here_is_left_to_one_that_serves_it(
-    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+    durable_store: Store,
 ) -> None:
-    store = open_store(store_url(kind, tmp_path, request))
+    store = durable_store
     sent: list[str] = []
 
     def not_here(task_id: str, now: int, due: int | None) -> tuple[str, Delivery] | None:
@@ -152,21 +144,14 @@ async def test_a_callback_of_a_provider_not_served_here_is_left_to_one_that_serv
         sent.append(url)
         return 200
 
-    try:
-        dispatcher = CallbackDispatcher(
-            ManualClock(store=store), not_here, Journal(store, "callbacks", CallbackAttempt, 10),
-            retries=1, backoff_s=1.0, timeout_s=1.0, hosts=("127.0.0.1",), sender=sender,
-            store=store,
-        )  # fmt: skip
-        dispatcher.lease_s = 0.05
-        dispatcher.schedule("t1", "http://127.0.0.1:9/a", dispatcher.clock.now_ms())
-        assert await dispatcher.deliver_due() == 1
-        assert (sent, dispatcher.pending) == ([], 1)  # neither sent nor dropped
-        await anyio.sleep(0.1)  # its claim lapses: due again for any process
-        (again,) = store.claim(dispatcher.clock.now_ms(), 60)
-        assert (again.task_id, again.attempt) == ("t1", 1)
-    finally:
-        store.close()
+    dispatcher = make_dispatcher(store, sender, not_here, retries=1)
+    dispatcher.lease_s = 0.05
+    dispatcher.schedule("t1", "http://127.0.0.1:9/a", dispatcher.clock.now_ms())
+    assert await dispatcher.deliver_due() == 1
+    assert (sent, dispatcher.pending) == ([], 1)  # neither sent nor dropped
+    await anyio.sleep(0.1)  # its claim lapses: due again for any process
+    (again,) = store.claim(dispatcher.clock.now_ms(), 60)
+    assert (again.task_id, again.attempt) == ("t1", 1)
 
 
 class _SettleFailsOnce(MemoryStore):
@@ -189,13 +174,7 @@ async def test_a_sent_callback_the_store_failed_to_settle_is_journaled_and_not_s
         sent.append(url)
         return 200
 
-    dispatcher = CallbackDispatcher(
-        ManualClock(store=store),
-        lambda task_id, now, due: ("kie", Delivery({"taskId": task_id})),
-        Journal(store, "callbacks", CallbackAttempt, 10),
-        retries=3, backoff_s=1.0, timeout_s=1.0, hosts=("127.0.0.1",), sender=sender,
-        store=store,
-    )  # fmt: skip
+    dispatcher = make_dispatcher(store, sender, retries=3)
     dispatcher.schedule("t1", "http://127.0.0.1:9/a", dispatcher.clock.now_ms())
     assert await dispatcher.deliver_due() == 1
     for _ in range(5):

@@ -532,23 +532,19 @@ def test_redis_reads_ahead_for_a_user_whose_acl_forbids_naming_connections() -> 
             admin.close()
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "redis"])
 def test_a_claim_whose_lease_ended_cannot_settle_or_free_the_one_taken_after_it(
-    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+    durable_store: Store,
 ) -> None:
-    store = open_store(store_url(kind, tmp_path, request))
-    try:
-        store.push(0, "t1", "u", 1)
-        (lapsed,) = store.claim(10, lease_s=-1)
-        (newer,) = store.claim(10, lease_s=60)  # another process's, live
-        store.release(lapsed)  # (a shutdown of the first)
-        store.settle(lapsed, None)
-        assert store.claim(10, lease_s=60) == []  # still the newer one's
-        assert store.pending() == 1
-        renewed = store.renew(newer, 60)
-        assert renewed is not None and renewed.lease > newer.lease
-        assert store.renew(newer, 60) is None  # the renewed lease is the claim now
-        store.settle(renewed, None)
-        assert store.pending() == 0
-    finally:
-        store.close()
+    store = durable_store
+    store.push(0, "t1", "u", 1)
+    (lapsed,) = store.claim(10, lease_s=-1)
+    (newer,) = store.claim(10, lease_s=60)  # another process's, live
+    store.release(lapsed)  # (a shutdown of the first)
+    store.settle(lapsed, None)
+    assert store.claim(10, lease_s=60) == []  # still the newer one's
+    assert store.pending() == 1
+    renewed = store.renew(newer, 60)
+    assert renewed is not None and renewed.lease > newer.lease
+    assert store.renew(newer, 60) is None  # the renewed lease is the claim now
+    store.settle(renewed, None)
+    assert store.pending() == 0

@@ -161,10 +161,7 @@ class CallbackDispatcher:
                 "callback attempt %d for %s failed in the fake; %s", item.attempt, item.task_id,
                 "dropped" if retry_at is None else f"retried at {retry_at}",
             )  # fmt: skip
-            try:
-                self.store.settle(item, retry_at)
-            except Exception:  # its lease ends all the same
-                LOG.exception("could not settle the callback of %s", item.task_id)
+            self._settle(item, retry_at)
         except BaseException:
             # Cancelled (a shutdown) before the attempt was settled: give the claim back, so
             # the delivery is due again at once, here or after a restart.
@@ -174,6 +171,14 @@ class CallbackDispatcher:
             except Exception:  # its lease ends all the same
                 LOG.exception("could not give back the callback of %s", item.task_id)
             raise
+
+    def _settle(self, item: Claim, retry_at: int | None) -> None:
+        """Settle an attempt's claim; when the store fails, the claim lapses (the delivery is
+        due again once its lease ends: at least once), and nothing is decided again."""
+        try:
+            self.store.settle(item, retry_at)
+        except Exception:
+            LOG.exception("could not settle the callback of %s; its claim lapses", item.task_id)
 
     def _retry_at(self, attempt: int) -> int | None:
         """When a failed attempt's delivery is tried again; None when no retry is left."""
@@ -214,14 +219,10 @@ class CallbackDispatcher:
         ok = status is not None and 200 <= status < 300
         if not ok and error is None:
             error = f"HTTP {status}"
-        # Settled first, and its outcome kept whatever fails below: a store failure now can at
-        # worst let the claim's lease end (the delivery is then due again: at least once),
-        # never decide the attempt again nor leave it out of the journal.
+        # Settled first, and journaled whatever the store does: a failure here can at worst let
+        # the claim lapse, never decide the attempt again nor leave it out of the journal.
         retry_at = None if ok or blocked else self._retry_at(item.attempt)
-        try:
-            self.store.settle(item, retry_at)
-        except Exception:
-            LOG.exception("could not settle the callback of %s; its claim lapses", item.task_id)
+        self._settle(item, retry_at)
         try:
             self.journal.append(
                 CallbackAttempt(

@@ -243,11 +243,11 @@ class Fake:
         """Forget every provider's tasks older than its retention, and blobs older than the
         longest retention (fake time); how many tasks went."""
         now = self.clock.now_ms()
-        gone, longest = 0, 0.0
+        gone, longest = 0, 0
         for name, kept_ms in self._kept_ms.items():
             longest = max(longest, kept_ms)
             gone += self.store.evict(name, now - kept_ms)
-        self.store.evict_blobs(now - round(longest + 86_400_000))
+        self.store.evict_blobs(now - (longest + 86_400_000))
         return gone
 
     def _own_file(self, url: str) -> bytes | None:
